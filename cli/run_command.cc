@@ -1,0 +1,169 @@
+#include "cli/run_command.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "cli/console.h"
+#include "spdlog/spdlog.h"
+#include "vmm/envelope.h"
+#include "vmm/kvm.h"
+#include "vmm/machine.h"
+#include "vmm/snapshot.h"
+
+namespace ftd::cli {
+namespace {
+
+constexpr uint64_t kMaxImageSize = 256ull << 20;
+
+std::atomic<vmm::Machine*> g_machine{nullptr};
+
+void OnTerminate(int) {
+  if (vmm::Machine* m = g_machine.load()) m->RequestStop();
+}
+
+int Fail(int code, const absl::Status& s) {
+  std::fprintf(stderr, "ftd: error: %s\n", std::string(s.message()).c_str());
+  return code;
+}
+
+int CodeFor(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kNotFound:
+      return kExitNoInput;
+    case absl::StatusCode::kPermissionDenied:
+      return kExitNoPerm;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kDataLoss:
+    case absl::StatusCode::kResourceExhausted:
+      return kExitBadImage;
+    default:
+      return kExitInternal;
+  }
+}
+
+absl::StatusOr<vmm::Kvm> OpenKvm(const RunOptions& opts, int* code) {
+  auto kvm = vmm::Kvm::Open(opts.kvm_device.c_str());
+  if (!kvm.ok()) {
+    *code = kvm.status().code() == absl::StatusCode::kPermissionDenied ? kExitNoPerm : kExitNoKvm;
+  }
+  return kvm;
+}
+
+// Feeds ftd's stdin to the guest's serial port. Detached: a read() blocked on a
+// terminal must not keep ftd alive after the guest exits.
+void StartStdinReader(vmm::Machine* m) {
+  std::thread([m] {
+    uint8_t buf[256];
+    for (;;) {
+      ssize_t n = read(0, buf, sizeof buf);
+      if (n <= 0) return;
+      m->PostSerialInput({buf, static_cast<size_t>(n)});
+    }
+  }).detach();
+}
+
+int Drive(vmm::Machine& m, ConsoleWriter& console, const RunOptions& opts) {
+  g_machine.store(&m);
+  struct sigaction sa {};
+  sa.sa_handler = OnTerminate;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  if (opts.serial_stdin) StartStdinReader(&m);
+  vmm::RunLimits limits;
+  limits.stop_at_exit_index = opts.save_at_exit;
+  auto outcome = m.Run(limits);
+  console.Flush();
+  g_machine.store(nullptr);
+  if (!outcome.ok()) return Fail(kExitInternal, outcome.status());
+  switch (outcome->kind) {
+    case vmm::RunOutcome::Kind::kGuestExit:
+      spdlog::info("guest exited with status {} after {} exits", outcome->status, outcome->exit_index);
+      return static_cast<int>(outcome->status & 0xff);
+    case vmm::RunOutcome::Kind::kShutdown:
+      std::fprintf(stderr, "ftd: error: the guest triple-faulted (shutdown) at exit %llu\n",
+                   static_cast<unsigned long long>(outcome->exit_index));
+      return kExitGuestCrash;
+    case vmm::RunOutcome::Kind::kStopRequested:
+    case vmm::RunOutcome::Kind::kStoppedAtPoint: {
+      if (opts.save_path.empty()) {
+        std::fprintf(stderr, "ftd: stopped at exit %llu\n", static_cast<unsigned long long>(outcome->exit_index));
+        return 0;
+      }
+      auto snap = m.Save();
+      if (!snap.ok()) return Fail(kExitInternal, snap.status());
+      if (auto s = vmm::WriteSnapshotFile(opts.save_path, *snap); !s.ok()) return Fail(kExitInternal, s);
+      std::fprintf(stderr, "ftd: saved the machine at exit %llu to %s\n",
+                   static_cast<unsigned long long>(outcome->exit_index), opts.save_path.c_str());
+      return 0;
+    }
+  }
+  return kExitInternal;
+}
+
+}  // namespace
+
+std::optional<uint64_t> ParseSize(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  uint64_t mult = 1;
+  std::string digits = s;
+  switch (s.back()) {
+    case 'K': case 'k': mult = 1ull << 10; digits.pop_back(); break;
+    case 'M': case 'm': mult = 1ull << 20; digits.pop_back(); break;
+    case 'G': case 'g': mult = 1ull << 30; digits.pop_back(); break;
+    default: break;
+  }
+  uint64_t v = 0;
+  if (!absl::SimpleAtoi(digits, &v) || v > (UINT64_MAX / mult)) return std::nullopt;
+  return v * mult;
+}
+
+int RunCommand(const RunOptions& opts) {
+  auto mem = ParseSize(opts.mem);
+  if (!mem) return Fail(kExitUsage, absl::InvalidArgumentError("--mem '" + opts.mem + "': expected e.g. 64M or 1G"));
+  if (opts.save_at_exit && opts.save_path.empty()) {
+    return Fail(kExitUsage, absl::InvalidArgumentError("--save-at-exit needs --save PATH"));
+  }
+  auto image = vmm::ReadWholeFile(opts.guest, kMaxImageSize);
+  if (!image.ok()) return Fail(CodeFor(image.status()), image.status());
+  vmm::MachineConfig config;
+  config.mem_size = *mem;
+  config.cmdline = opts.cmdline;
+  auto guest = vmm::LoadGuest(config, *image);
+  if (!guest.ok()) {
+    if (guest.status().code() != absl::StatusCode::kInvalidArgument) return Fail(kExitInternal, guest.status());
+    return Fail(kExitBadImage, absl::InvalidArgumentError(
+                                   absl::StrFormat("%s: %s", opts.guest, guest.status().message())));
+  }
+  auto console = ConsoleWriter::Open(opts.console);
+  if (!console.ok()) return Fail(kExitUsage, console.status());
+  int code = 0;
+  auto kvm = OpenKvm(opts, &code);
+  if (!kvm.ok()) return Fail(code, kvm.status());
+  ConsoleWriter* cw = console->get();
+  auto machine = vmm::Machine::Boot(*kvm, std::move(*guest),
+                                    [cw](std::span<const uint8_t> b) { cw->Write(b); });
+  if (!machine.ok()) return Fail(kExitInternal, machine.status());
+  return Drive(**machine, *cw, opts);
+}
+
+int ResumeCommand(const RunOptions& opts) {
+  auto snap = vmm::ReadSnapshotFile(opts.snapshot);
+  if (!snap.ok()) return Fail(CodeFor(snap.status()), snap.status());
+  auto console = ConsoleWriter::Open(opts.console);
+  if (!console.ok()) return Fail(kExitUsage, console.status());
+  int code = 0;
+  auto kvm = OpenKvm(opts, &code);
+  if (!kvm.ok()) return Fail(code, kvm.status());
+  ConsoleWriter* cw = console->get();
+  auto machine = vmm::Machine::Restore(*kvm, *snap, [cw](std::span<const uint8_t> b) { cw->Write(b); });
+  if (!machine.ok()) return Fail(CodeFor(machine.status()), machine.status());
+  return Drive(**machine, *cw, opts);
+}
+
+}  // namespace ftd::cli

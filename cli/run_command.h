@@ -1,0 +1,38 @@
+// `ftd run` and `ftd resume`: an unprotected VM on this host.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace ftd::cli {
+
+// Exit codes of ftd itself (sysexits.h); otherwise ftd exits with the guest's
+// debug-exit status (low 8 bits).
+inline constexpr int kExitUsage = 64;
+inline constexpr int kExitBadImage = 65;    // EX_DATAERR: invalid image or snapshot
+inline constexpr int kExitNoInput = 66;     // EX_NOINPUT: missing image or snapshot
+inline constexpr int kExitNoKvm = 69;       // EX_UNAVAILABLE: no /dev/kvm
+inline constexpr int kExitInternal = 70;    // EX_SOFTWARE: the VM failed
+inline constexpr int kExitGuestCrash = 71;  // the guest triple-faulted or hung
+inline constexpr int kExitNoPerm = 77;      // EX_NOPERM: /dev/kvm not accessible
+
+struct RunOptions {
+  std::string guest;           // run: image path
+  std::string snapshot;        // resume: snapshot path
+  std::string mem = "64M";
+  std::string cmdline;
+  std::string console = "stdio";
+  std::optional<uint64_t> save_at_exit;  // stop after this point and save
+  std::string save_path;
+  bool serial_stdin = true;
+  std::string kvm_device = "/dev/kvm";
+};
+
+// Parses sizes like "64M", "1G", "65536" (bytes); nullopt when malformed.
+std::optional<uint64_t> ParseSize(const std::string& s);
+
+int RunCommand(const RunOptions& opts);
+int ResumeCommand(const RunOptions& opts);
+
+}  // namespace ftd::cli

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The main job on the bundled guests: boots hello, ticks and compute under ftd,
+# then saves compute mid-run and resumes it in a new process.
+set -euo pipefail
+build=${1:-build}
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+ftd="$build/ftd"
+g="$build/guest"
+
+if [ ! -e /dev/kvm ]; then
+  echo "demo: this host has no /dev/kvm, so ftd cannot run a VM here:" >&2
+  "$ftd" run --guest "$g/hello.elf" --no-stdin || echo "demo: (ftd exited $?)" >&2
+  echo "demo: showing the same guest images under QEMU TCG instead" >&2
+  for prog in hello "compute iters=20000"; do
+    set -- $prog
+    echo "\$ qemu-system-x86_64 -accel tcg -kernel $g/$1.elf -append '${*:2}'"
+    timeout 60 qemu-system-x86_64 -accel tcg -m 64 -nodefaults -display none -no-reboot \
+      -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+      -kernel "$g/$1.elf" -append "${*:2}" </dev/null || true
+  done
+  exit 0
+fi
+
+run() {
+  echo "\$ ftd $*"
+  "$ftd" "$@" </dev/null
+  echo "(exit status $?)"
+}
+run run --guest "$g/hello.elf"
+run run --guest "$g/ticks.elf" --cmdline "ticks=10 hz=100"
+run run --guest "$g/compute.elf" --cmdline "iters=200000"
+snap=$(mktemp --suffix=.snap)
+trap 'rm -f "$snap"' EXIT
+run run --guest "$g/compute.elf" --cmdline "iters=200000" --save-at-exit 200 --save "$snap"
+run resume --snapshot "$snap"

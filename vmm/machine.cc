@@ -1,0 +1,372 @@
+#include "vmm/machine.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "absl/strings/str_format.h"
+#include "spdlog/spdlog.h"
+#include "vmm/cpuid_policy.h"
+#include "vmm/devices/cmos_rtc.h"
+#include "vmm/devices/debug_exit.h"
+#include "vmm/devices/mono_clock.h"
+#include "vmm/devices/pic8259.h"
+#include "vmm/devices/pit8254.h"
+#include "vmm/devices/uart16550.h"
+#include "vmm/multiboot.h"
+#include "vmm/vcpu_state.h"
+
+namespace ftd::vmm {
+namespace {
+
+constexpr uint32_t kRamSlot = 0;
+
+// Multiboot's machine state at entry: 32-bit protected mode, flat segments,
+// paging off, interrupts off, EAX = magic, EBX = boot information.
+absl::Status SetMultibootEntryState(Vcpu& vcpu, const MultibootBoot& boot) {
+  auto sregs = vcpu.GetSregs();
+  if (!sregs.ok()) return sregs.status();
+  kvm_segment code{};
+  code.base = 0;
+  code.limit = 0xffffffff;
+  code.selector = 0x10;
+  code.type = 0xb;  // execute/read, accessed
+  code.present = 1;
+  code.dpl = 0;
+  code.db = 1;
+  code.s = 1;
+  code.l = 0;
+  code.g = 1;
+  kvm_segment data = code;
+  data.selector = 0x18;
+  data.type = 0x3;  // read/write, accessed
+  sregs->cs = code;
+  sregs->ds = sregs->es = sregs->fs = sregs->gs = sregs->ss = data;
+  sregs->cr0 = (sregs->cr0 & ~((1ull << 30) | (1ull << 29) | (1ull << 31))) | 0x11;  // PE|ET
+  sregs->cr4 = 0;
+  sregs->efer = 0;
+  if (auto s = vcpu.SetSregs(*sregs); !s.ok()) return s;
+  kvm_regs regs{};
+  regs.rip = boot.entry;
+  regs.rax = kMultibootBootMagic;
+  regs.rbx = boot.info_addr;
+  regs.rsp = kBootInfoAddr - 16;
+  regs.rflags = 0x2;
+  return vcpu.SetRegs(regs);
+}
+
+}  // namespace
+
+Machine::Machine(const Kvm& kvm, MachineConfig config, Vm vm, Vcpu vcpu, GuestMemory memory,
+                 uint64_t start_ns, ConsoleOutput console)
+    : kvm_(kvm),
+      config_(std::move(config)),
+      vm_(std::move(vm)),
+      vcpu_(std::move(vcpu)),
+      memory_(std::move(memory)),
+      clock_(start_ns),
+      console_(std::move(console)) {}
+
+Machine::~Machine() {
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+absl::Status Machine::Setup() {
+  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) return absl::InternalError(absl::StrFormat("eventfd: %s", strerror(errno)));
+  if (auto s = vm_.SetMemoryRegion(kRamSlot, 0, memory_.size(), memory_.host(), /*log_dirty=*/false);
+      !s.ok()) {
+    return s;
+  }
+  auto cpuid = kvm_.SupportedCpuid();
+  if (!cpuid.ok()) return cpuid.status();
+  if (auto s = vcpu_.SetCpuid(ApplyCpuidPolicy(std::move(*cpuid))); !s.ok()) return s;
+  if (auto s = vm_.FilterMsrsToUserspace(TimeMsrIndices()); !s.ok()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "cannot route time MSRs to ftd (%s); this KVM lacks KVM_CAP_X86_USER_SPACE_MSR", s.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Machine::CreateDevices(const proto::DeviceStates* st) {
+  auto out = [this](std::span<const uint8_t> bytes) {
+    if (console_) console_(bytes);
+  };
+  if (st == nullptr) {
+    pic_ = std::make_unique<Pic8259Pair>();
+    uart_ = std::make_unique<Uart16550>(pic_.get(), kIrqUart, out);
+    pit_ = std::make_unique<Pit8254>(&clock_, pic_.get());
+    rtc_ = std::make_unique<CmosRtc>(&clock_);
+    mono_clock_ = std::make_unique<MonoClock>(&clock_);
+    debug_exit_ = std::make_unique<DebugExit>();
+    return RegisterDevices();
+  }
+  auto pic = Pic8259Pair::Restore(st->pic());
+  if (!pic.ok()) return pic.status();
+  pic_ = std::move(*pic);
+  auto uart = Uart16550::Restore(pic_.get(), kIrqUart, out, st->uart());
+  if (!uart.ok()) return uart.status();
+  uart_ = std::move(*uart);
+  auto pit = Pit8254::Restore(&clock_, pic_.get(), st->pit());
+  if (!pit.ok()) return pit.status();
+  pit_ = std::move(*pit);
+  auto rtc = CmosRtc::Restore(&clock_, st->rtc());
+  if (!rtc.ok()) return rtc.status();
+  rtc_ = std::move(*rtc);
+  auto mono = MonoClock::Restore(&clock_, st->mono_clock());
+  if (!mono.ok()) return mono.status();
+  mono_clock_ = std::move(*mono);
+  auto dbg = DebugExit::Restore(st->debug_exit());
+  if (!dbg.ok()) return dbg.status();
+  debug_exit_ = std::move(*dbg);
+  return RegisterDevices();
+}
+
+absl::Status Machine::RegisterDevices() {
+  struct Reg {
+    uint64_t base, size;
+    Device* dev;
+  };
+  const Reg regs[] = {
+      {kPortPicMaster, 2, pic_->master()},  {kPortPicSlave, 2, pic_->slave()},
+      {Pic8259Pair::kElcrBase, 2, pic_->elcr()},
+      {kPortPit, 4, pit_.get()},            {kPortCmos, 2, rtc_.get()},
+      {kPortDebugExit, 4, debug_exit_.get()}, {kPortUart, 8, uart_.get()},
+      {kPortMonoClock, 16, mono_clock_.get()},
+  };
+  for (const Reg& r : regs) {
+    if (auto s = pio_.Register(r.base, r.size, r.dev); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<LoadedGuest> LoadGuest(const MachineConfig& config, std::span<const uint8_t> image) {
+  auto memory = GuestMemory::Create(config.mem_size);
+  if (!memory.ok()) return memory.status();
+  auto boot = LoadMultiboot(image, config.cmdline, *memory);
+  if (!boot.ok()) return boot.status();
+  return LoadedGuest{config, std::move(*memory), *boot};
+}
+
+absl::StatusOr<std::unique_ptr<Machine>> Machine::Boot(const Kvm& kvm, LoadedGuest guest,
+                                                       ConsoleOutput console) {
+  auto vm = Vm::Create(kvm);
+  if (!vm.ok()) return vm.status();
+  auto vcpu = vm->CreateVcpu(kvm, 0);
+  if (!vcpu.ok()) return vcpu.status();
+  std::unique_ptr<Machine> m(new Machine(kvm, guest.config, std::move(*vm), std::move(*vcpu),
+                                         std::move(guest.memory), 0, std::move(console)));
+  if (auto s = m->Setup(); !s.ok()) return s;
+  if (auto s = m->CreateDevices(nullptr); !s.ok()) return s;
+  if (auto s = SetMultibootEntryState(m->vcpu_, guest.boot); !s.ok()) return s;
+  return m;
+}
+
+absl::StatusOr<std::unique_ptr<Machine>> Machine::Restore(const Kvm& kvm, const proto::Snapshot& snap,
+                                                          ConsoleOutput console) {
+  MachineConfig config;
+  config.mem_size = snap.config().mem_size();
+  config.cmdline = snap.config().cmdline();
+  auto memory = GuestMemory::Create(config.mem_size);
+  if (!memory.ok()) return memory.status();
+  const std::string& z = snap.memory_zstd();
+  unsigned long long raw = ZSTD_getFrameContentSize(z.data(), z.size());
+  if (raw != config.mem_size) {
+    return absl::DataLossError(absl::StrFormat(
+        "snapshot memory image decompresses to %d bytes, the machine has %u", static_cast<long long>(raw),
+        config.mem_size));
+  }
+  size_t n = ZSTD_decompress(memory->host(), memory->size(), z.data(), z.size());
+  if (ZSTD_isError(n) || n != config.mem_size) {
+    return absl::DataLossError(absl::StrFormat("snapshot memory image is corrupted (%s)",
+                                               ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short"));
+  }
+  auto vm = Vm::Create(kvm);
+  if (!vm.ok()) return vm.status();
+  auto vcpu = vm->CreateVcpu(kvm, 0);
+  if (!vcpu.ok()) return vcpu.status();
+  std::unique_ptr<Machine> m(new Machine(kvm, config, std::move(*vm), std::move(*vcpu),
+                                         std::move(*memory), snap.guest_time_ns(), std::move(console)));
+  if (auto s = m->Setup(); !s.ok()) return s;
+  if (auto s = m->CreateDevices(&snap.devices()); !s.ok()) return s;
+  if (auto s = RestoreVcpu(snap.vcpu(), m->vcpu_); !s.ok()) return s;
+  m->exit_index_ = snap.exit_index();
+  const std::string& in = snap.pending_serial_input();
+  m->serial_input_.assign(in.begin(), in.end());
+  return m;
+}
+
+absl::StatusOr<proto::Snapshot> Machine::Save() {
+  if (auto s = CompletePendingIo(); !s.ok()) return s;
+  proto::Snapshot snap;
+  snap.mutable_config()->set_mem_size(config_.mem_size);
+  snap.mutable_config()->set_cmdline(config_.cmdline);
+  auto vcpu = SaveVcpu(kvm_, vcpu_);
+  if (!vcpu.ok()) return vcpu.status();
+  *snap.mutable_vcpu() = std::move(*vcpu);
+  auto* d = snap.mutable_devices();
+  *d->mutable_uart() = uart_->Save();
+  *d->mutable_pic() = pic_->Save();
+  *d->mutable_pit() = pit_->Save();
+  *d->mutable_rtc() = rtc_->Save();
+  *d->mutable_mono_clock() = mono_clock_->Save();
+  *d->mutable_debug_exit() = debug_exit_->Save();
+  snap.set_exit_index(exit_index_);
+  snap.set_guest_time_ns(clock_.MonotonicNs());
+  std::string z(ZSTD_compressBound(memory_.size()), '\0');
+  size_t n = ZSTD_compress(z.data(), z.size(), memory_.host(), memory_.size(), 1);
+  if (ZSTD_isError(n)) return absl::InternalError(ZSTD_getErrorName(n));
+  z.resize(n);
+  snap.set_memory_zstd(std::move(z));
+  {
+    std::lock_guard<std::mutex> l(input_mu_);
+    snap.set_pending_serial_input(std::string(serial_input_.begin(), serial_input_.end()));
+  }
+  return snap;
+}
+
+void Machine::PostSerialInput(std::span<const uint8_t> bytes) {
+  {
+    std::lock_guard<std::mutex> l(input_mu_);
+    serial_input_.insert(serial_input_.end(), bytes.begin(), bytes.end());
+  }
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t r = write(wake_fd_, &one, sizeof one);
+  kicker_.KickNow();
+}
+
+void Machine::RequestStop() {
+  stop_requested_.store(true);
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t r = write(wake_fd_, &one, sizeof one);
+  kicker_.KickNow();
+}
+
+void Machine::AdvanceDevices() {
+  auto deadline = pit_->NextDeadlineNs();
+  if (!deadline) return;
+  uint64_t now = clock_.MonotonicNs();
+  if (*deadline <= now) pit_->Advance(now);
+}
+
+void Machine::FeedSerialInput() {
+  std::lock_guard<std::mutex> l(input_mu_);
+  if (serial_input_.empty()) return;
+  std::vector<uint8_t> chunk(serial_input_.begin(), serial_input_.end());
+  size_t taken = uart_->ReceiveInput(chunk);
+  serial_input_.erase(serial_input_.begin(), serial_input_.begin() + static_cast<long>(taken));
+}
+
+absl::Status Machine::DeliverInterrupts() {
+  if (!pic_->HasPendingInterrupt()) {
+    vcpu_.RequestInterruptWindow(false);
+    return absl::OkStatus();
+  }
+  if (vcpu_.ReadyForInterrupt()) {
+    if (auto s = vcpu_.InjectInterrupt(pic_->Acknowledge()); !s.ok()) return s;
+    // Another one waiting: exit as soon as the guest can take it.
+    vcpu_.RequestInterruptWindow(pic_->HasPendingInterrupt());
+    return absl::OkStatus();
+  }
+  vcpu_.RequestInterruptWindow(true);
+  return absl::OkStatus();
+}
+
+absl::Status Machine::WaitWhileHalted() {
+  for (;;) {
+    AdvanceDevices();
+    FeedSerialInput();
+    if (pic_->HasPendingInterrupt() || stop_requested_.load()) return absl::OkStatus();
+    auto deadline = pit_->NextDeadlineNs();
+    timespec ts{};
+    timespec* timeout = nullptr;
+    if (deadline) {
+      uint64_t now = clock_.MonotonicNs();
+      uint64_t wait = *deadline > now ? *deadline - now : 0;
+      ts.tv_sec = static_cast<time_t>(wait / 1'000'000'000);
+      ts.tv_nsec = static_cast<long>(wait % 1'000'000'000);
+      timeout = &ts;
+    }
+    pollfd pfd{wake_fd_, POLLIN, 0};
+    int r = ppoll(&pfd, 1, timeout, nullptr);
+    if (r < 0 && errno != EINTR) return absl::InternalError(absl::StrFormat("ppoll: %s", strerror(errno)));
+    if (r > 0) {
+      uint64_t v;
+      [[maybe_unused]] ssize_t n = read(wake_fd_, &v, sizeof v);
+    }
+  }
+}
+
+absl::Status Machine::CompletePendingIo() {
+  if (!io_pending_) return absl::OkStatus();
+  vcpu_.SetImmediateExit(true);
+  auto e = vcpu_.Run();
+  vcpu_.SetImmediateExit(false);
+  if (!e.ok()) return e.status();
+  io_pending_ = false;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RunOutcome> Machine::Run(const RunLimits& limits) {
+  if (!kicker_attached_) {
+    if (auto s = kicker_.Attach(&vcpu_); !s.ok()) return s;
+    kicker_attached_ = true;
+  }
+  if (limits.stop_at_exit_index && *limits.stop_at_exit_index <= exit_index_) {
+    return RunOutcome{RunOutcome::Kind::kStoppedAtPoint, 0, exit_index_};
+  }
+  ExitContext ctx{&pio_, &mmio_, &time_msrs_, &unclaimed_};
+  for (;;) {
+    // Cleared before the checks below: a kick that lands after this point makes
+    // the KVM_RUN below return at once instead of being lost.
+    vcpu_.SetImmediateExit(false);
+    if (stop_requested_.exchange(false)) {
+      if (auto s = CompletePendingIo(); !s.ok()) return s;
+      return RunOutcome{RunOutcome::Kind::kStopRequested, 0, exit_index_};
+    }
+    AdvanceDevices();
+    FeedSerialInput();
+    if (auto s = DeliverInterrupts(); !s.ok()) return s;
+    if (auto deadline = pit_->NextDeadlineNs()) {
+      uint64_t now = clock_.MonotonicNs();
+      kicker_.KickAfter(*deadline > now ? *deadline - now : 1);
+    }
+    auto exit = vcpu_.Run();
+    if (!exit.ok()) return exit.status();
+    io_pending_ = std::holds_alternative<IoExit>(*exit) || std::holds_alternative<MmioExit>(*exit);
+    if (IsPoint(*exit)) ++exit_index_;
+    ExitResult r = HandleExit(*exit, ctx);
+    switch (r.action) {
+      case ExitAction::kContinue:
+      case ExitAction::kIrqWindow:
+      case ExitAction::kInterrupted:
+        break;
+      case ExitAction::kHalt:
+        if (vcpu_.run()->if_flag == 0) {
+          return absl::FailedPreconditionError(absl::StrFormat(
+              "guest halted with interrupts disabled at exit %u: it can never wake up", exit_index_));
+        }
+        if (auto s = WaitWhileHalted(); !s.ok()) return s;
+        break;
+      case ExitAction::kShutdown:
+        return RunOutcome{RunOutcome::Kind::kShutdown, 0, exit_index_};
+      case ExitAction::kError: {
+        auto regs = vcpu_.GetRegs();
+        return absl::InternalError(absl::StrFormat("guest stopped at exit %u (rip=%#x): %s", exit_index_,
+                                                   regs.ok() ? regs->rip : 0, r.error));
+      }
+    }
+    if (auto status = debug_exit_->exit_status()) {
+      return RunOutcome{RunOutcome::Kind::kGuestExit, *status, exit_index_};
+    }
+    if (limits.stop_at_exit_index && exit_index_ >= *limits.stop_at_exit_index) {
+      if (auto s = CompletePendingIo(); !s.ok()) return s;
+      return RunOutcome{RunOutcome::Kind::kStoppedAtPoint, 0, exit_index_};
+    }
+  }
+}
+
+}  // namespace ftd::vmm

@@ -1,0 +1,168 @@
+#include "vmm/vcpu_state.h"
+
+#include <sys/ioctl.h>
+
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "spdlog/spdlog.h"
+
+namespace ftd::vmm {
+namespace {
+
+template <typename T>
+std::string AsBytes(const T& v) {
+  return std::string(reinterpret_cast<const char*>(&v), sizeof v);
+}
+
+template <typename T>
+absl::Status FromBytes(const std::string& b, const char* what, T* out) {
+  if (b.size() != sizeof(T)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("snapshot vCPU %s is %u bytes, expected %u", what, b.size(), sizeof(T)));
+  }
+  std::memcpy(out, b.data(), sizeof(T));
+  return absl::OkStatus();
+}
+
+// KVM's paravirtual MSRs: CPUID hides them, and without an in-kernel LAPIC
+// KVM refuses some of them on restore (MSR_KVM_ASYNC_PF_INT, FACTS.md).
+bool IsKvmParavirtMsr(uint32_t index) {
+  return (index >= 0x4b564d00 && index <= 0x4b564dff) || index == 0x11 || index == 0x12;
+}
+
+// MSRs the guest kit relies on; failing to restore one of these is an error.
+bool IsEssentialMsr(uint32_t index) {
+  switch (index) {
+    case 0xc0000081:  // STAR
+    case 0xc0000082:  // LSTAR
+    case 0xc0000083:  // CSTAR
+    case 0xc0000084:  // FMASK
+    case 0xc0000100:  // FS_BASE
+    case 0xc0000101:  // GS_BASE
+    case 0xc0000102:  // KERNEL_GS_BASE
+    case 0x174:       // SYSENTER_CS
+    case 0x175:       // SYSENTER_ESP
+    case 0x176:       // SYSENTER_EIP
+    case 0x277:       // PAT
+      return true;
+    default:
+      return false;
+  }
+}
+
+absl::StatusOr<std::vector<uint32_t>> MsrIndexList(const Kvm& kvm) {
+  std::vector<uint8_t> buf(sizeof(kvm_msr_list) + 1024 * sizeof(uint32_t));
+  auto* list = reinterpret_cast<kvm_msr_list*>(buf.data());
+  list->nmsrs = 1024;
+  if (ioctl(kvm.fd(), KVM_GET_MSR_INDEX_LIST, list) != 0) {
+    return absl::InternalError("KVM_GET_MSR_INDEX_LIST failed");
+  }
+  return std::vector<uint32_t>(list->indices, list->indices + list->nmsrs);
+}
+
+// A kvm_msrs with room for exactly one entry (kvm_msrs ends in a flexible array).
+struct OneMsr {
+  alignas(kvm_msrs) uint8_t bytes[sizeof(kvm_msrs) + sizeof(kvm_msr_entry)] = {};
+  kvm_msrs* head() { return reinterpret_cast<kvm_msrs*>(bytes); }
+  kvm_msr_entry& entry() { return head()->entries[0]; }
+};
+
+}  // namespace
+
+absl::StatusOr<proto::VcpuState> SaveVcpu(const Kvm& kvm, const Vcpu& vcpu) {
+  proto::VcpuState st;
+  kvm_regs regs{};
+  kvm_sregs sregs{};
+  kvm_fpu fpu{};
+  kvm_vcpu_events events{};
+  kvm_debugregs dregs{};
+  kvm_mp_state mp{};
+  if (auto s = vcpu.Ioctl(KVM_GET_REGS, &regs, "KVM_GET_REGS"); !s.ok()) return s;
+  if (auto s = vcpu.Ioctl(KVM_GET_SREGS, &sregs, "KVM_GET_SREGS"); !s.ok()) return s;
+  if (auto s = vcpu.Ioctl(KVM_GET_FPU, &fpu, "KVM_GET_FPU"); !s.ok()) return s;
+  if (auto s = vcpu.Ioctl(KVM_GET_VCPU_EVENTS, &events, "KVM_GET_VCPU_EVENTS"); !s.ok()) return s;
+  if (auto s = vcpu.Ioctl(KVM_GET_DEBUGREGS, &dregs, "KVM_GET_DEBUGREGS"); !s.ok()) return s;
+  if (auto s = vcpu.Ioctl(KVM_GET_MP_STATE, &mp, "KVM_GET_MP_STATE"); !s.ok()) return s;
+  st.set_regs(AsBytes(regs));
+  st.set_sregs(AsBytes(sregs));
+  st.set_fpu(AsBytes(fpu));
+  st.set_events(AsBytes(events));
+  st.set_debugregs(AsBytes(dregs));
+  st.set_mp_state(AsBytes(mp));
+  if (kvm.CheckExtension(KVM_CAP_XSAVE) > 0) {
+    kvm_xsave xs{};
+    if (auto s = vcpu.Ioctl(KVM_GET_XSAVE, &xs, "KVM_GET_XSAVE"); !s.ok()) return s;
+    st.set_xsave(AsBytes(xs));
+  }
+  if (kvm.CheckExtension(KVM_CAP_XCRS) > 0) {
+    kvm_xcrs xcrs{};
+    if (auto s = vcpu.Ioctl(KVM_GET_XCRS, &xcrs, "KVM_GET_XCRS"); !s.ok()) return s;
+    st.set_xcrs(AsBytes(xcrs));
+  }
+  auto indices = MsrIndexList(kvm);
+  if (!indices.ok()) return indices.status();
+  for (uint32_t index : *indices) {
+    if (IsKvmParavirtMsr(index)) continue;
+    OneMsr m;
+    m.head()->nmsrs = 1;
+    m.entry().index = index;
+    // One at a time: KVM stops a batch at the first MSR it refuses.
+    if (ioctl(vcpu.fd(), KVM_GET_MSRS, m.head()) != 1) continue;
+    auto* e = st.add_msrs();
+    e->set_index(index);
+    e->set_data(m.entry().data);
+  }
+  st.set_request_interrupt_window(const_cast<Vcpu&>(vcpu).run()->request_interrupt_window != 0);
+  return st;
+}
+
+absl::Status RestoreVcpu(const proto::VcpuState& st, Vcpu& vcpu) {
+  kvm_regs regs{};
+  kvm_sregs sregs{};
+  kvm_fpu fpu{};
+  kvm_vcpu_events events{};
+  kvm_debugregs dregs{};
+  kvm_mp_state mp{};
+  if (auto s = FromBytes(st.regs(), "regs", &regs); !s.ok()) return s;
+  if (auto s = FromBytes(st.sregs(), "sregs", &sregs); !s.ok()) return s;
+  if (auto s = FromBytes(st.fpu(), "fpu", &fpu); !s.ok()) return s;
+  if (auto s = FromBytes(st.events(), "events", &events); !s.ok()) return s;
+  if (auto s = FromBytes(st.debugregs(), "debugregs", &dregs); !s.ok()) return s;
+  if (auto s = FromBytes(st.mp_state(), "mp_state", &mp); !s.ok()) return s;
+  // sregs before MSRs (EFER), MSRs before regs is the order QEMU and Firecracker use.
+  if (auto s = vcpu.Ioctl(KVM_SET_SREGS, &sregs, "KVM_SET_SREGS"); !s.ok()) return s;
+  if (!st.xcrs().empty()) {
+    kvm_xcrs xcrs{};
+    if (auto s = FromBytes(st.xcrs(), "xcrs", &xcrs); !s.ok()) return s;
+    if (auto s = vcpu.Ioctl(KVM_SET_XCRS, &xcrs, "KVM_SET_XCRS"); !s.ok()) return s;
+  }
+  if (!st.xsave().empty()) {
+    kvm_xsave xs{};
+    if (auto s = FromBytes(st.xsave(), "xsave", &xs); !s.ok()) return s;
+    if (auto s = vcpu.Ioctl(KVM_SET_XSAVE, &xs, "KVM_SET_XSAVE"); !s.ok()) return s;
+  } else {
+    if (auto s = vcpu.Ioctl(KVM_SET_FPU, &fpu, "KVM_SET_FPU"); !s.ok()) return s;
+  }
+  for (const auto& e : st.msrs()) {
+    OneMsr m;
+    m.head()->nmsrs = 1;
+    m.entry().index = e.index();
+    m.entry().data = e.data();
+    if (ioctl(vcpu.fd(), KVM_SET_MSRS, m.head()) != 1) {
+      if (IsEssentialMsr(e.index())) {
+        return absl::InternalError(absl::StrFormat("KVM refused to restore MSR %#x", e.index()));
+      }
+      spdlog::debug("restore: KVM refused MSR {:#x}; skipped", e.index());
+    }
+  }
+  if (auto s = vcpu.Ioctl(KVM_SET_REGS, &regs, "KVM_SET_REGS"); !s.ok()) return s;
+  if (auto s = vcpu.Ioctl(KVM_SET_VCPU_EVENTS, &events, "KVM_SET_VCPU_EVENTS"); !s.ok()) return s;
+  if (auto s = vcpu.Ioctl(KVM_SET_DEBUGREGS, &dregs, "KVM_SET_DEBUGREGS"); !s.ok()) return s;
+  if (auto s = vcpu.Ioctl(KVM_SET_MP_STATE, &mp, "KVM_SET_MP_STATE"); !s.ok()) return s;
+  vcpu.RequestInterruptWindow(st.request_interrupt_window());
+  return absl::OkStatus();
+}
+
+}  // namespace ftd::vmm
