@@ -3,13 +3,13 @@
 
 #include "CLI/CLI.hpp"
 #include "cli/run_command.h"
-#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
 
 int main(int argc, char** argv) {
   // Standard output carries only the guest's console: ftd's own messages go to stderr.
-  spdlog::set_default_logger(spdlog::stderr_color_mt("ftd"));
-  spdlog::set_pattern("ftd: %^%l%$: %v");
+  spdlog::set_default_logger(spdlog::stderr_logger_mt("ftd"));
+  spdlog::set_pattern("ftd: %l: %v");
   spdlog::set_level(spdlog::level::warn);
   signal(SIGPIPE, SIG_IGN);
 

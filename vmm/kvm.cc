@@ -10,6 +10,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_format.h"
+#include "vmm/kvm_abi.h"
 
 namespace ftd::vmm {
 namespace {
@@ -77,11 +78,12 @@ int Kvm::CheckExtension(int cap) const { return ioctl(fd_.get(), KVM_CHECK_EXTEN
 
 absl::StatusOr<std::vector<kvm_cpuid_entry2>> Kvm::SupportedCpuid() const {
   for (uint32_t n = 64; n <= 4096; n *= 2) {
-    std::vector<uint8_t> buf(sizeof(kvm_cpuid2) + n * sizeof(kvm_cpuid_entry2));
-    auto* c = reinterpret_cast<kvm_cpuid2*>(buf.data());
+    std::vector<uint64_t> buf((sizeof(KvmCpuid2Header) + n * sizeof(kvm_cpuid_entry2) + 7) / 8);
+    auto* c = reinterpret_cast<KvmCpuid2Header*>(buf.data());
     c->nent = n;
-    if (ioctl(fd_.get(), KVM_GET_SUPPORTED_CPUID, c) == 0) {
-      return std::vector<kvm_cpuid_entry2>(c->entries, c->entries + c->nent);
+    if (ioctl(fd_.get(), kKvmGetSupportedCpuid, c) == 0) {
+      auto* entries = reinterpret_cast<const kvm_cpuid_entry2*>(c + 1);
+      return std::vector<kvm_cpuid_entry2>(entries, entries + c->nent);
     }
     if (errno != E2BIG) return Errno("KVM_GET_SUPPORTED_CPUID");
   }
@@ -182,11 +184,11 @@ absl::Status Vcpu::SetSregs(const kvm_sregs& s) {
 }
 
 absl::Status Vcpu::SetCpuid(const std::vector<kvm_cpuid_entry2>& entries) {
-  std::vector<uint8_t> buf(sizeof(kvm_cpuid2) + entries.size() * sizeof(kvm_cpuid_entry2));
-  auto* c = reinterpret_cast<kvm_cpuid2*>(buf.data());
-  c->nent = entries.size();
-  std::copy(entries.begin(), entries.end(), c->entries);
-  return Ioctl(KVM_SET_CPUID2, c, "KVM_SET_CPUID2");
+  std::vector<uint64_t> buf((sizeof(KvmCpuid2Header) + entries.size() * sizeof(kvm_cpuid_entry2) + 7) / 8);
+  auto* c = reinterpret_cast<KvmCpuid2Header*>(buf.data());
+  c->nent = static_cast<uint32_t>(entries.size());
+  std::copy(entries.begin(), entries.end(), reinterpret_cast<kvm_cpuid_entry2*>(c + 1));
+  return Ioctl(kKvmSetCpuid2, c, "KVM_SET_CPUID2");
 }
 
 absl::Status Vcpu::InjectInterrupt(uint8_t vector) {

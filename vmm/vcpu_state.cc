@@ -2,11 +2,13 @@
 
 #include <sys/ioctl.h>
 
+#include <cstddef>
 #include <cstring>
 #include <vector>
 
 #include "absl/strings/str_format.h"
 #include "spdlog/spdlog.h"
+#include "vmm/kvm_abi.h"
 
 namespace ftd::vmm {
 namespace {
@@ -53,21 +55,22 @@ bool IsEssentialMsr(uint32_t index) {
 }
 
 absl::StatusOr<std::vector<uint32_t>> MsrIndexList(const Kvm& kvm) {
-  std::vector<uint8_t> buf(sizeof(kvm_msr_list) + 1024 * sizeof(uint32_t));
-  auto* list = reinterpret_cast<kvm_msr_list*>(buf.data());
+  std::vector<uint32_t> buf(1 + 1024);
+  auto* list = reinterpret_cast<KvmMsrListHeader*>(buf.data());
   list->nmsrs = 1024;
-  if (ioctl(kvm.fd(), KVM_GET_MSR_INDEX_LIST, list) != 0) {
+  if (ioctl(kvm.fd(), kKvmGetMsrIndexList, list) != 0) {
     return absl::InternalError("KVM_GET_MSR_INDEX_LIST failed");
   }
-  return std::vector<uint32_t>(list->indices, list->indices + list->nmsrs);
+  return std::vector<uint32_t>(buf.begin() + 1, buf.begin() + 1 + list->nmsrs);
 }
 
-// A kvm_msrs with room for exactly one entry (kvm_msrs ends in a flexible array).
+// A kvm_msrs with room for exactly one entry (see kvm_abi.h for why not kvm_msrs).
 struct OneMsr {
-  alignas(kvm_msrs) uint8_t bytes[sizeof(kvm_msrs) + sizeof(kvm_msr_entry)] = {};
-  kvm_msrs* head() { return reinterpret_cast<kvm_msrs*>(bytes); }
-  kvm_msr_entry& entry() { return head()->entries[0]; }
+  KvmMsrsHeader header{};
+  kvm_msr_entry entry{};
+  KvmMsrsHeader* head() { return &header; }
 };
+static_assert(offsetof(OneMsr, entry) == sizeof(KvmMsrsHeader));
 
 }  // namespace
 
@@ -92,8 +95,8 @@ absl::StatusOr<proto::VcpuState> SaveVcpu(const Kvm& kvm, const Vcpu& vcpu) {
   st.set_debugregs(AsBytes(dregs));
   st.set_mp_state(AsBytes(mp));
   if (kvm.CheckExtension(KVM_CAP_XSAVE) > 0) {
-    kvm_xsave xs{};
-    if (auto s = vcpu.Ioctl(KVM_GET_XSAVE, &xs, "KVM_GET_XSAVE"); !s.ok()) return s;
+    KvmXsave xs{};
+    if (auto s = vcpu.Ioctl(kKvmGetXsave, &xs, "KVM_GET_XSAVE"); !s.ok()) return s;
     st.set_xsave(AsBytes(xs));
   }
   if (kvm.CheckExtension(KVM_CAP_XCRS) > 0) {
@@ -107,12 +110,12 @@ absl::StatusOr<proto::VcpuState> SaveVcpu(const Kvm& kvm, const Vcpu& vcpu) {
     if (IsKvmParavirtMsr(index)) continue;
     OneMsr m;
     m.head()->nmsrs = 1;
-    m.entry().index = index;
+    m.entry.index = index;
     // One at a time: KVM stops a batch at the first MSR it refuses.
-    if (ioctl(vcpu.fd(), KVM_GET_MSRS, m.head()) != 1) continue;
+    if (ioctl(vcpu.fd(), kKvmGetMsrs, m.head()) != 1) continue;
     auto* e = st.add_msrs();
     e->set_index(index);
-    e->set_data(m.entry().data);
+    e->set_data(m.entry.data);
   }
   st.set_request_interrupt_window(const_cast<Vcpu&>(vcpu).run()->request_interrupt_window != 0);
   return st;
@@ -139,18 +142,18 @@ absl::Status RestoreVcpu(const proto::VcpuState& st, Vcpu& vcpu) {
     if (auto s = vcpu.Ioctl(KVM_SET_XCRS, &xcrs, "KVM_SET_XCRS"); !s.ok()) return s;
   }
   if (!st.xsave().empty()) {
-    kvm_xsave xs{};
+    KvmXsave xs{};
     if (auto s = FromBytes(st.xsave(), "xsave", &xs); !s.ok()) return s;
-    if (auto s = vcpu.Ioctl(KVM_SET_XSAVE, &xs, "KVM_SET_XSAVE"); !s.ok()) return s;
+    if (auto s = vcpu.Ioctl(kKvmSetXsave, &xs, "KVM_SET_XSAVE"); !s.ok()) return s;
   } else {
     if (auto s = vcpu.Ioctl(KVM_SET_FPU, &fpu, "KVM_SET_FPU"); !s.ok()) return s;
   }
   for (const auto& e : st.msrs()) {
     OneMsr m;
     m.head()->nmsrs = 1;
-    m.entry().index = e.index();
-    m.entry().data = e.data();
-    if (ioctl(vcpu.fd(), KVM_SET_MSRS, m.head()) != 1) {
+    m.entry.index = e.index();
+    m.entry.data = e.data();
+    if (ioctl(vcpu.fd(), kKvmSetMsrs, m.head()) != 1) {
       if (IsEssentialMsr(e.index())) {
         return absl::InternalError(absl::StrFormat("KVM refused to restore MSR %#x", e.index()));
       }

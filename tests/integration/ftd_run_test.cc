@@ -40,8 +40,9 @@ TEST(FtdCliTest, InvalidImageIsExit65) {
   EXPECT_EQ(r.exit_code, 65) << r.err;
   EXPECT_NE(r.err.find("not a Multiboot image"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find(path), std::string::npos) << r.err;
-  auto big = RunProcess({FtdBinary(), "run", "--guest", GuestImage("hello"), "--mem", "4M", "--kvm", "/nonexistent/kvm"});
+  auto big = RunProcess({FtdBinary(), "run", "--guest", GuestImage("compute"), "--mem", "2M", "--kvm", "/nonexistent/kvm"});
   EXPECT_EQ(big.exit_code, 65) << big.err;
+  EXPECT_NE(big.err.find("raise --mem"), std::string::npos) << big.err;
   unlink(path.c_str());
 }
 

@@ -39,7 +39,7 @@ void BadAccessLog::Report(bool is_write, uint64_t offset, size_t size, std::stri
 void BadAccessLog::ReportOther(uint64_t key, std::string_view what) {
   // Size SIZE_MAX keeps these keys apart from real accesses.
   if (!FirstTime(true, key, SIZE_MAX)) return;
-  spdlog::warn("{}: ignored {} ({})", device_, what, key);
+  spdlog::warn("{}: ignored {}: {}", device_, what, key);
   if (saturated_) spdlog::warn("{}: further bad accesses will not be reported", device_);
 }
 

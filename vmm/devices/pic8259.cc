@@ -181,7 +181,7 @@ void Pic8259Pair::UpdateCascade() {
 
 void Pic8259Pair::SetIrq(unsigned irq, bool level) {
   if (irq >= 16 || irq == kCascadeLine) {
-    bad_irq_.ReportOther(irq, "a device drove a line that does not exist (IRQ 2 is the cascade)");
+    bad_irq_.ReportOther(irq, "SetIrq on a line that does not exist (IRQ 2 is the cascade)");
     return;
   }
   if (irq < 8) {
