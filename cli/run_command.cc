@@ -83,6 +83,11 @@ int Drive(vmm::Machine& m, ConsoleWriter& console, const RunOptions& opts) {
   if (!outcome.ok()) return Fail(kExitInternal, outcome.status());
   switch (outcome->kind) {
     case vmm::RunOutcome::Kind::kGuestExit:
+      if (opts.save_at_exit) {
+        std::fprintf(stderr, "ftd: warning: the guest exited at exit %llu, before --save-at-exit %llu: no snapshot written\n",
+                     static_cast<unsigned long long>(outcome->exit_index),
+                     static_cast<unsigned long long>(*opts.save_at_exit));
+      }
       spdlog::info("guest exited with status {} after {} exits", outcome->status, outcome->exit_index);
       return static_cast<int>(outcome->status & 0xff);
     case vmm::RunOutcome::Kind::kShutdown:

@@ -130,7 +130,8 @@ TEST(FtdRunKvmTest, SnapshotMidRunThenResumeEqualsUninterruptedRun) {
   ASSERT_TRUE(std::regex_search(full.err, m, std::regex(R"(after (\d+) exits)"))) << full.err;
   uint64_t total = std::stoull(m[1]);
   ASSERT_GT(total, 40u);
-  for (uint64_t at : {uint64_t{5}, total / 2, total - 3}) {
+  // The exit count varies a little from run to run (timer interrupts): stay clear of the end.
+  for (uint64_t at : {uint64_t{5}, total / 3, total / 2}) {
     std::string snap = TempPath("mid.snap");
     auto first = RunProcess({FtdBinary(), "run", "--guest", GuestImage("compute"), "--cmdline", cmdline,
                              "--save-at-exit", std::to_string(at), "--save", snap, "--no-stdin"});
@@ -147,7 +148,7 @@ TEST(FtdRunKvmTest, SigtermWithSaveWritesASnapshotThatResumes) {
   FTD_REQUIRE_KVM();
   // ticks=300 at 100 Hz runs ~3 s; stop it early with SIGTERM through `timeout`.
   std::string snap = TempPath("term.snap");
-  auto first = RunProcess({"timeout", "-s", "TERM", "0.5", FtdBinary(), "run", "--guest", GuestImage("ticks"),
+  auto first = RunProcess({"timeout", "--preserve-status", "-s", "TERM", "0.5", FtdBinary(), "run", "--guest", GuestImage("ticks"),
                            "--cmdline", "ticks=300 hz=100", "--save", snap, "--no-stdin"});
   ASSERT_EQ(first.exit_code, 0) << first.err;
   auto second = RunProcess({FtdBinary(), "resume", "--snapshot", snap, "--no-stdin"}, 60);
