@@ -76,6 +76,11 @@ int main(int argc, char** argv) {
     else if (a == "--json") json_path = argv[i + 1];
   }
   const bool kvm = ftd::testing::KvmAvailable();
+  // Which KVM: the numbers mean different things on PVM and on nested SVM under QEMU TCG.
+  std::string kvm_module = "none";
+  for (const char* m : {"kvm_pvm", "kvm_intel", "kvm_amd"}) {
+    if (std::ifstream(std::string("/sys/module/") + m + "/initstate").good()) kvm_module = m;
+  }
   const bool qemu = ftd::testing::HaveProgram("qemu-system-x86_64");
   const std::string compute_args = "iters=" + std::to_string(iters) + " size=" + std::to_string(size);
 
@@ -124,15 +129,16 @@ int main(int argc, char** argv) {
   std::printf("%-44s %14s\n", "port-I/O exits per second (ring 3)", Num(exits_per_s, "%.0f").c_str());
   std::printf("%-44s %14s\n", "ftd run -> first console byte (ms)", Num(first_byte < 0 ? -1 : first_byte * 1e3).c_str());
   std::printf("%-44s %14s\n", "ftd run hello, whole process (ms)", Num(ftd_hello < 0 ? -1 : ftd_hello * 1e3).c_str());
+  std::printf("%-44s %14s\n", "KVM module", kvm_module.c_str());
   if (!kvm) std::printf("(no /dev/kvm on this host: ftd figures are null)\n");
 
   char json[2048];
   std::snprintf(json, sizeof json,
-                "{\"kvm\": %s, \"compute_iters\": %llu, \"compute_size\": %llu, \"native_result\": \"0x%016llx\", "
+                "{\"kvm\": %s, \"kvm_module\": \"%s\", \"compute_iters\": %llu, \"compute_size\": %llu, \"native_result\": \"0x%016llx\", "
                 "\"native_compute_s\": %s, \"ftd_compute_s\": %s, \"ftd_over_native\": %s, "
                 "\"qemu_tcg_compute_s\": %s, \"qemu_tcg_over_native\": %s, \"io_iters\": %llu, "
                 "\"exits_per_s\": %s, \"first_console_byte_ms\": %s, \"ftd_hello_process_ms\": %s}",
-                kvm ? "true" : "false", static_cast<unsigned long long>(iters),
+                kvm ? "true" : "false", kvm_module.c_str(), static_cast<unsigned long long>(iters),
                 static_cast<unsigned long long>(size), static_cast<unsigned long long>(native_result),
                 Num(native).c_str(), Num(ftd_guest_compute).c_str(), Num(ratio_ftd).c_str(),
                 Num(qemu_guest_compute).c_str(), Num(ratio_qemu).c_str(),

@@ -118,6 +118,17 @@ TEST(FtdRunKvmTest, TicksGetsItsInterruptsWithAMonotonicClock) {
   EXPECT_NE(r.out.find("ticks 25 checksum"), std::string::npos) << r.out;
 }
 
+// Host stdin reaches the guest through the 16550's receive FIFO and IRQ 4, also when the
+// input is longer than the FIFO (ftd keeps the rest and feeds it as the guest drains it).
+TEST(FtdRunKvmTest, StdinReachesTheGuestSerialPort) {
+  FTD_REQUIRE_KVM();
+  std::string long_line(200, 'x');
+  auto r = RunProcess({FtdBinary(), "run", "--guest", GuestImage("echo"), "--cmdline", "lines=3"}, 60,
+                      "hello\nworld\n" + long_line + "\n");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "echo: HELLO\necho: WORLD\necho: " + std::string(200, 'X') + "\n");
+}
+
 // The machine stopped at a point, saved, restored in a new process and resumed gives
 // exactly the output of the uninterrupted run.
 TEST(FtdRunKvmTest, SnapshotMidRunThenResumeEqualsUninterruptedRun) {
