@@ -8,6 +8,13 @@ cd "$here"
 ftd="$build/ftd"
 g="$build/guest"
 
+if [ ! -e /dev/kvm ] && [ "$(id -u)" = 0 ] && [ -z "${FTD_IN_KVM_VM:-}" ]; then
+  echo "demo: this host has no /dev/kvm: running the demo in a QEMU VM with nested KVM (tests/kvm-vm)" >&2
+  "$here/tests/kvm-vm/run-in-kvm-vm.sh" --workdir "$here" --timeout 600 -- \
+    env FTD_IN_KVM_VM=1 "$here/scripts/demo.sh" "$build" && exit 0
+  echo "demo: the nested-KVM VM failed (status $?)" >&2
+fi
+
 if [ ! -e /dev/kvm ]; then
   echo "demo: this host has no /dev/kvm, so ftd cannot run a VM here:" >&2
   "$ftd" run --guest "$g/hello.elf" --no-stdin || echo "demo: (ftd exited $?)" >&2
