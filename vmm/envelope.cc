@@ -26,7 +26,9 @@ uint64_t Get64(const uint8_t* p) {
   std::memcpy(&v, p, 8);
   return v;
 }
-uint32_t Crc(std::span<const uint8_t> d) {
+}  // namespace
+
+uint32_t Crc32(std::span<const uint8_t> d) {
   uLong c = crc32(0L, Z_NULL, 0);
   // zlib takes uInt lengths: feed large payloads in pieces.
   for (size_t off = 0; off < d.size();) {
@@ -37,16 +39,14 @@ uint32_t Crc(std::span<const uint8_t> d) {
   return static_cast<uint32_t>(c);
 }
 
-}  // namespace
-
 std::vector<uint8_t> WrapEnvelope(const EnvelopeKind& kind, std::span<const uint8_t> payload) {
   std::vector<uint8_t> out(kEnvelopeHeaderSize + payload.size());
   std::memcpy(out.data(), kind.magic.data(), 8);
   Put32(&out[8], kind.version);
   Put32(&out[12], 0);
   Put64(&out[16], payload.size());
-  Put32(&out[24], Crc(payload));
-  Put32(&out[28], Crc({out.data(), 28}));
+  Put32(&out[24], Crc32(payload));
+  Put32(&out[28], Crc32({out.data(), 28}));
   std::memcpy(out.data() + kEnvelopeHeaderSize, payload.data(), payload.size());
   return out;
 }
@@ -62,7 +62,7 @@ absl::StatusOr<std::span<const uint8_t>> UnwrapEnvelope(const EnvelopeKind& kind
     return absl::InvalidArgumentError(absl::StrFormat("%s: not a %s file (wrong magic)", what,
                                                       std::string(kind.magic.data(), strnlen(kind.magic.data(), 8))));
   }
-  if (Get32(&file[28]) != Crc(file.first(28))) {
+  if (Get32(&file[28]) != Crc32(file.first(28))) {
     return absl::DataLossError(absl::StrFormat("%s: header is corrupted (CRC mismatch)", what));
   }
   uint32_t version = Get32(&file[8]);
@@ -83,7 +83,7 @@ absl::StatusOr<std::span<const uint8_t>> UnwrapEnvelope(const EnvelopeKind& kind
                                                what, len, file.size() - kEnvelopeHeaderSize));
   }
   std::span<const uint8_t> payload = file.subspan(kEnvelopeHeaderSize);
-  if (Get32(&file[24]) != Crc(payload)) {
+  if (Get32(&file[24]) != Crc32(payload)) {
     return absl::DataLossError(absl::StrFormat("%s: payload is corrupted (CRC mismatch)", what));
   }
   return payload;

@@ -31,6 +31,9 @@ struct EnvelopeKind {
   uint64_t max_payload;    // larger files are refused before being read
 };
 
+// CRC-32 with zlib's polynomial, over any length.
+uint32_t Crc32(std::span<const uint8_t> data);
+
 std::vector<uint8_t> WrapEnvelope(const EnvelopeKind& kind, std::span<const uint8_t> payload);
 // Checks magic, version, length and CRCs; returns the payload. `what` names the input in errors.
 absl::StatusOr<std::span<const uint8_t>> UnwrapEnvelope(const EnvelopeKind& kind,
