@@ -32,6 +32,12 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--guest", run.guest, "Multiboot image (ELF with the a.out kludge, or ELF32)")->required();
   run_cmd->add_option("--mem", run.mem, "guest RAM, e.g. 64M or 1G")->capture_default_str();
   run_cmd->add_option("--cmdline", run.cmdline, "the guest's Multiboot command line");
+  run_cmd->add_option("--disk", run.disk,
+                      "raw disk image (size a multiple of 512) as virtio-blk at 0xd0000000, IRQ 10");
+  run_cmd->add_flag("--disk-readonly", run.disk_readonly, "open --disk read-only (VIRTIO_BLK_F_RO)");
+  run_cmd->add_option("--net", run.net, "virtio-net back end at 0xd0000200, IRQ 11: none or tap:IFNAME")
+      ->capture_default_str();
+  run_cmd->add_option("--mac", run.mac, "the virtio-net MAC address")->capture_default_str();
   add_run_options(run_cmd);
 
   CLI::App* resume_cmd = app.add_subcommand("resume", "continue a machine saved by run --save");

@@ -134,11 +134,27 @@ int RunCommand(const RunOptions& opts) {
   if (opts.save_at_exit && opts.save_path.empty()) {
     return Fail(kExitUsage, absl::InvalidArgumentError("--save-at-exit needs --save PATH"));
   }
+  if (opts.disk_readonly && opts.disk.empty()) {
+    return Fail(kExitUsage, absl::InvalidArgumentError("--disk-readonly needs --disk PATH"));
+  }
+  if (opts.net != "none" && !(opts.net.rfind("tap:", 0) == 0 && opts.net.size() > 4)) {
+    return Fail(kExitUsage, absl::InvalidArgumentError(
+                                absl::StrFormat("--net '%s': expected 'none' or 'tap:IFNAME'", opts.net)));
+  }
+  auto mac = vmm::ParseMac(opts.mac);
+  if (!mac) {
+    return Fail(kExitUsage, absl::InvalidArgumentError(
+                                absl::StrFormat("--mac '%s': expected six hex bytes, e.g. 52:54:00:12:34:56", opts.mac)));
+  }
   auto image = vmm::ReadWholeFile(opts.guest, kMaxImageSize);
   if (!image.ok()) return Fail(CodeFor(image.status()), image.status());
   vmm::MachineConfig config;
   config.mem_size = *mem;
   config.cmdline = opts.cmdline;
+  config.disk_path = opts.disk;
+  config.disk_read_only = opts.disk_readonly;
+  config.net = opts.net;
+  config.mac = *mac;
   auto guest = vmm::LoadGuest(config, *image);
   if (!guest.ok()) {
     if (guest.status().code() != absl::StatusCode::kInvalidArgument) return Fail(kExitInternal, guest.status());
@@ -153,7 +169,13 @@ int RunCommand(const RunOptions& opts) {
   ConsoleWriter* cw = console->get();
   auto machine = vmm::Machine::Boot(*kvm, std::move(*guest),
                                     [cw](std::span<const uint8_t> b) { cw->Write(b); });
-  if (!machine.ok()) return Fail(kExitInternal, machine.status());
+  if (!machine.ok()) {
+    // A disk or tap that cannot be opened is the user's to fix, not an internal failure.
+    absl::StatusCode c = machine.status().code();
+    bool user = c == absl::StatusCode::kNotFound || c == absl::StatusCode::kPermissionDenied ||
+                c == absl::StatusCode::kInvalidArgument;
+    return Fail(user ? CodeFor(machine.status()) : kExitInternal, machine.status());
+  }
   return Drive(**machine, *cw, opts);
 }
 

@@ -27,6 +27,10 @@ struct RunOptions {
   std::string save_path;
   bool serial_stdin = true;
   std::string kvm_device = "/dev/kvm";
+  std::string disk;            // run: raw image for virtio-blk (empty: none)
+  bool disk_readonly = false;  // run: open the image read-only (VIRTIO_BLK_F_RO)
+  std::string net = "none";    // run: "none" or "tap:IFNAME"
+  std::string mac = "52:54:00:12:34:56";  // run: the virtio-net MAC
 };
 
 // Parses sizes like "64M", "1G", "65536" (bytes); nullopt when malformed.

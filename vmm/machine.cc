@@ -16,6 +16,9 @@
 #include "vmm/devices/pic8259.h"
 #include "vmm/devices/pit8254.h"
 #include "vmm/devices/uart16550.h"
+#include "vmm/block/raw_image.h"
+#include "vmm/devices/virtio_blk.h"
+#include "vmm/net/net_backend.h"
 #include "vmm/multiboot.h"
 #include "vmm/vcpu_state.h"
 
@@ -71,12 +74,15 @@ Machine::Machine(const Kvm& kvm, MachineConfig config, Vm vm, Vcpu vcpu, GuestMe
       console_(std::move(console)) {}
 
 Machine::~Machine() {
-  if (wake_fd_ >= 0) close(wake_fd_);
+  // Stop the back-end threads while everything they touch (events_, the kicker) lives.
+  net_backend_.reset();
+  disk_.reset();
 }
 
 absl::Status Machine::Setup() {
-  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wake_fd_ < 0) return absl::InternalError(absl::StrFormat("eventfd: %s", strerror(errno)));
+  if (!events_.status().ok()) return events_.status();
+  // A posted event must not wait for the guest's next exit: kick the vCPU out of KVM_RUN.
+  events_.SetWaker([this] { kicker_.KickNow(); });
   if (auto s = vm_.SetMemoryRegion(kRamSlot, 0, memory_.size(), memory_.host(), /*log_dirty=*/false);
       !s.ok()) {
     return s;
@@ -102,6 +108,7 @@ absl::Status Machine::CreateDevices(const proto::DeviceStates* st) {
     rtc_ = std::make_unique<CmosRtc>(&clock_);
     mono_clock_ = std::make_unique<MonoClock>(&clock_);
     debug_exit_ = std::make_unique<DebugExit>();
+    if (auto s = CreateVirtioDevices(nullptr); !s.ok()) return s;
     return RegisterDevices();
   }
   auto pic = Pic8259Pair::Restore(st->pic());
@@ -122,7 +129,45 @@ absl::Status Machine::CreateDevices(const proto::DeviceStates* st) {
   auto dbg = DebugExit::Restore(st->debug_exit());
   if (!dbg.ok()) return dbg.status();
   debug_exit_ = std::move(*dbg);
+  if (auto s = CreateVirtioDevices(st); !s.ok()) return s;
   return RegisterDevices();
+}
+
+absl::Status Machine::CreateVirtioDevices(const proto::DeviceStates* st) {
+  if (!config_.disk_path.empty()) {
+    auto image = RawImage::Open(config_.disk_path, config_.disk_read_only, &events_);
+    if (!image.ok()) return image.status();
+    disk_ = std::move(*image);
+    if (st == nullptr) {
+      blk_ = std::make_unique<VirtioBlk>(&memory_, pic_.get(), kIrqVirtioBlk, disk_.get(), disk_->config());
+    } else {
+      if (!st->has_virtio_blk()) return absl::InvalidArgumentError("snapshot has a disk but no virtio-blk state");
+      auto blk = VirtioBlk::Restore(&memory_, pic_.get(), kIrqVirtioBlk, disk_.get(), disk_->config(),
+                                    st->virtio_blk());
+      if (!blk.ok()) return blk.status();
+      blk_ = std::move(*blk);
+    }
+  } else if (st != nullptr && st->has_virtio_blk()) {
+    return absl::InvalidArgumentError("snapshot has virtio-blk state but no disk path");
+  }
+  if (!config_.net.empty() && config_.net != "none") {
+    auto backend = OpenNetBackend(config_.net, &events_);
+    if (!backend.ok()) return backend.status();
+    net_backend_ = std::move(*backend);
+    // Frames leave through here; output commit will hold them at this seam.
+    auto output = [this](std::span<const uint8_t> frame) { net_backend_->Send(frame); };
+    if (st == nullptr) {
+      net_ = std::make_unique<VirtioNet>(&memory_, pic_.get(), kIrqVirtioNet, config_.mac, output);
+    } else {
+      if (!st->has_virtio_net()) return absl::InvalidArgumentError("snapshot has a network but no virtio-net state");
+      auto net = VirtioNet::Restore(&memory_, pic_.get(), kIrqVirtioNet, output, st->virtio_net());
+      if (!net.ok()) return net.status();
+      net_ = std::move(*net);
+    }
+  } else if (st != nullptr && st->has_virtio_net()) {
+    return absl::InvalidArgumentError("snapshot has virtio-net state but no network back end");
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Machine::RegisterDevices() {
@@ -140,13 +185,48 @@ absl::Status Machine::RegisterDevices() {
   for (const Reg& r : regs) {
     if (auto s = pio_.Register(r.base, r.size, r.dev); !s.ok()) return s;
   }
+  if (blk_) {
+    if (auto s = mmio_.Register(kVirtioBlkBase, virtio_mmio::kSize, blk_->transport()); !s.ok()) return s;
+  }
+  if (net_) {
+    if (auto s = mmio_.Register(kVirtioNetBase, virtio_mmio::kSize, net_->transport()); !s.ok()) return s;
+  }
   return absl::OkStatus();
+}
+
+std::string GuestCmdline(const MachineConfig& config) {
+  std::string out = config.cmdline;
+  auto add = [&out](uint64_t base, unsigned irq) {
+    if (!out.empty()) out += ' ';
+    out += absl::StrFormat("virtio_mmio.device=%u@%#x:%u", virtio_mmio::kSize, base, irq);
+  };
+  if (!config.disk_path.empty()) add(kVirtioBlkBase, kIrqVirtioBlk);
+  if (!config.net.empty() && config.net != "none") add(kVirtioNetBase, kIrqVirtioNet);
+  return out;
+}
+
+std::optional<MacAddress> ParseMac(std::string_view text) {
+  MacAddress mac{};
+  if (text.size() != 17) return std::nullopt;
+  for (size_t i = 0; i < 6; ++i) {
+    if (i > 0 && text[3 * i - 1] != ':') return std::nullopt;
+    unsigned v = 0;
+    for (char c : text.substr(3 * i, 2)) {
+      v <<= 4;
+      if (c >= '0' && c <= '9') v |= c - '0';
+      else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
+      else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
+      else return std::nullopt;
+    }
+    mac[i] = static_cast<uint8_t>(v);
+  }
+  return mac;
 }
 
 absl::StatusOr<LoadedGuest> LoadGuest(const MachineConfig& config, std::span<const uint8_t> image) {
   auto memory = GuestMemory::Create(config.mem_size);
   if (!memory.ok()) return memory.status();
-  auto boot = LoadMultiboot(image, config.cmdline, *memory);
+  auto boot = LoadMultiboot(image, GuestCmdline(config), *memory);
   if (!boot.ok()) return boot.status();
   return LoadedGuest{config, std::move(*memory), *boot};
 }
@@ -170,6 +250,13 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Restore(const Kvm& kvm, const 
   MachineConfig config;
   config.mem_size = snap.config().mem_size();
   config.cmdline = snap.config().cmdline();
+  config.disk_path = snap.config().disk_path();
+  config.disk_read_only = snap.config().disk_read_only();
+  config.net = snap.config().net().empty() ? "none" : snap.config().net();
+  if (config.net != "none") {
+    if (snap.config().mac().size() != 6) return absl::DataLossError("snapshot: the network MAC is not 6 bytes");
+    std::memcpy(config.mac.data(), snap.config().mac().data(), 6);
+  }
   auto memory = GuestMemory::Create(config.mem_size);
   if (!memory.ok()) return memory.status();
   const std::string& z = snap.memory_zstd();
@@ -201,9 +288,16 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Restore(const Kvm& kvm, const 
 
 absl::StatusOr<proto::Snapshot> Machine::Save() {
   if (auto s = CompletePendingIo(); !s.ok()) return s;
+  if (auto s = SettleHostIo(); !s.ok()) return s;
   proto::Snapshot snap;
   snap.mutable_config()->set_mem_size(config_.mem_size);
   snap.mutable_config()->set_cmdline(config_.cmdline);
+  snap.mutable_config()->set_disk_path(config_.disk_path);
+  snap.mutable_config()->set_disk_read_only(config_.disk_read_only);
+  if (net_) {
+    snap.mutable_config()->set_net(config_.net);
+    snap.mutable_config()->set_mac(std::string(config_.mac.begin(), config_.mac.end()));
+  }
   auto vcpu = SaveVcpu(kvm_, vcpu_);
   if (!vcpu.ok()) return vcpu.status();
   *snap.mutable_vcpu() = std::move(*vcpu);
@@ -214,6 +308,8 @@ absl::StatusOr<proto::Snapshot> Machine::Save() {
   *d->mutable_rtc() = rtc_->Save();
   *d->mutable_mono_clock() = mono_clock_->Save();
   *d->mutable_debug_exit() = debug_exit_->Save();
+  if (blk_) *d->mutable_virtio_blk() = blk_->Save();
+  if (net_) *d->mutable_virtio_net() = net_->Save();
   snap.set_exit_index(exit_index_);
   snap.set_guest_time_ns(clock_.MonotonicNs());
   std::string z(ZSTD_compressBound(memory_.size()), '\0');
@@ -221,28 +317,50 @@ absl::StatusOr<proto::Snapshot> Machine::Save() {
   if (ZSTD_isError(n)) return absl::InternalError(ZSTD_getErrorName(n));
   z.resize(n);
   snap.set_memory_zstd(std::move(z));
-  {
-    std::lock_guard<std::mutex> l(input_mu_);
-    snap.set_pending_serial_input(std::string(serial_input_.begin(), serial_input_.end()));
-  }
+  snap.set_pending_serial_input(std::string(serial_input_.begin(), serial_input_.end()));
   return snap;
 }
 
-void Machine::PostSerialInput(std::span<const uint8_t> bytes) {
-  {
-    std::lock_guard<std::mutex> l(input_mu_);
-    serial_input_.insert(serial_input_.end(), bytes.begin(), bytes.end());
+absl::Status Machine::SettleHostIo() {
+  // A request in flight lives only in the I/O thread and the device's pending list, which
+  // a snapshot does not hold: let it complete (at this point) first.
+  constexpr int kTimeoutMs = 30'000;
+  for (int waited = 0;; waited += 100) {
+    ApplyHostEvents();
+    if (!blk_ || blk_->in_flight() == 0) return absl::OkStatus();
+    if (waited >= kTimeoutMs) {
+      return absl::DeadlineExceededError(absl::StrFormat(
+          "cannot save: %d disk request(s) still in flight after %d s (is %s on a hung filesystem?)",
+          blk_->in_flight(), kTimeoutMs / 1000, config_.disk_path));
+    }
+    pollfd pfd{events_.fd(), POLLIN, 0};
+    if (poll(&pfd, 1, 100) > 0) events_.ClearWake();
   }
-  uint64_t one = 1;
-  [[maybe_unused]] ssize_t r = write(wake_fd_, &one, sizeof one);
-  kicker_.KickNow();
+}
+
+void Machine::PostSerialInput(std::span<const uint8_t> bytes) {
+  events_.Post(SerialInputEvent{{bytes.begin(), bytes.end()}});
 }
 
 void Machine::RequestStop() {
   stop_requested_.store(true);
-  uint64_t one = 1;
-  [[maybe_unused]] ssize_t r = write(wake_fd_, &one, sizeof one);
+  events_.Wake();
   kicker_.KickNow();
+}
+
+void Machine::ApplyHostEvents() {
+  if (events_.empty()) return;
+  for (HostEvent& e : events_.TakeAll()) ApplyHostEvent(e);
+}
+
+void Machine::ApplyHostEvent(HostEvent& event) {
+  if (auto* in = std::get_if<SerialInputEvent>(&event)) {
+    serial_input_.insert(serial_input_.end(), in->bytes.begin(), in->bytes.end());
+  } else if (auto* c = std::get_if<BlockCompletionEvent>(&event)) {
+    if (blk_) blk_->Complete(*c);
+  } else if (auto* f = std::get_if<FrameReceivedEvent>(&event)) {
+    if (net_) net_->ReceiveFrame(std::move(f->frame));
+  }
 }
 
 void Machine::AdvanceDevices() {
@@ -253,7 +371,6 @@ void Machine::AdvanceDevices() {
 }
 
 void Machine::FeedSerialInput() {
-  std::lock_guard<std::mutex> l(input_mu_);
   if (serial_input_.empty()) return;
   std::vector<uint8_t> chunk(serial_input_.begin(), serial_input_.end());
   size_t taken = uart_->ReceiveInput(chunk);
@@ -278,6 +395,7 @@ absl::Status Machine::DeliverInterrupts() {
 absl::Status Machine::WaitWhileHalted() {
   for (;;) {
     AdvanceDevices();
+    ApplyHostEvents();
     FeedSerialInput();
     if (pic_->HasPendingInterrupt() || stop_requested_.load()) return absl::OkStatus();
     auto deadline = pit_->NextDeadlineNs();
@@ -290,13 +408,10 @@ absl::Status Machine::WaitWhileHalted() {
       ts.tv_nsec = static_cast<long>(wait % 1'000'000'000);
       timeout = &ts;
     }
-    pollfd pfd{wake_fd_, POLLIN, 0};
+    pollfd pfd{events_.fd(), POLLIN, 0};
     int r = ppoll(&pfd, 1, timeout, nullptr);
     if (r < 0 && errno != EINTR) return absl::InternalError(absl::StrFormat("ppoll: %s", strerror(errno)));
-    if (r > 0) {
-      uint64_t v;
-      [[maybe_unused]] ssize_t n = read(wake_fd_, &v, sizeof v);
-    }
+    if (r > 0) events_.ClearWake();
   }
 }
 
@@ -328,6 +443,7 @@ absl::StatusOr<RunOutcome> Machine::Run(const RunLimits& limits) {
       return RunOutcome{RunOutcome::Kind::kStopRequested, 0, exit_index_};
     }
     AdvanceDevices();
+    ApplyHostEvents();
     FeedSerialInput();
     if (auto s = DeliverInterrupts(); !s.ok()) return s;
     if (auto deadline = pit_->NextDeadlineNs()) {

@@ -18,8 +18,10 @@
 #include "snapshot.pb.h"
 #include "vmm/bus.h"
 #include "vmm/clock.h"
+#include "vmm/devices/virtio_net.h"
 #include "vmm/exit_handler.h"
 #include "vmm/guest_memory.h"
+#include "vmm/host_events.h"
 #include "vmm/kvm.h"
 #include "vmm/multiboot.h"
 #include "vmm/vcpu_kicker.h"
@@ -32,6 +34,9 @@ class Pit8254;
 class CmosRtc;
 class MonoClock;
 class DebugExit;
+class VirtioBlk;
+class RawImage;
+class NetBackend;
 
 // I/O port map (the guest contract; README "Guest contract").
 inline constexpr uint16_t kPortPicMaster = 0x20;
@@ -43,6 +48,13 @@ inline constexpr uint16_t kPortUart = 0x3f8;
 inline constexpr uint16_t kPortMonoClock = 0x600;
 inline constexpr unsigned kIrqPit = 0;
 inline constexpr unsigned kIrqUart = 4;
+// virtio-mmio slots (the guest contract): fixed per device type, so a guest finds the
+// disk at the same place whether or not it has a network, and vice versa.
+inline constexpr uint64_t kVirtioBlkBase = 0xd0000000;
+inline constexpr uint64_t kVirtioNetBase = 0xd0000200;
+inline constexpr unsigned kIrqVirtioBlk = 10;
+inline constexpr unsigned kIrqVirtioNet = 11;
+inline constexpr MacAddress kDefaultMac = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
 
 inline constexpr uint64_t kDefaultMemSize = 64ull << 20;
 
@@ -50,8 +62,18 @@ using ConsoleOutput = std::function<void(std::span<const uint8_t>)>;
 
 struct MachineConfig {
   uint64_t mem_size = kDefaultMemSize;
-  std::string cmdline;
+  std::string cmdline;  // as the user gave it; the guest sees GuestCmdline()
+  std::string disk_path;  // raw image for virtio-blk; empty: no disk
+  bool disk_read_only = false;
+  std::string net = "none";  // "none" or "tap:IFNAME"
+  MacAddress mac = kDefaultMac;
 };
+
+// The command line the guest gets: the user's, then one virtio_mmio.device=512@BASE:IRQ
+// per virtio device (Linux's syntax), disk before network.
+std::string GuestCmdline(const MachineConfig& config);
+// Parses "52:54:00:12:34:56"; nullopt when malformed.
+std::optional<MacAddress> ParseMac(std::string_view text);
 
 struct RunLimits {
   // Stop right after the exit with this index (points counted from boot) was handled.
@@ -96,7 +118,8 @@ class Machine {
   // Full state; only between Run() calls (the machine is then at a point).
   absl::StatusOr<proto::Snapshot> Save();
 
-  // Thread-safe: host input for the serial console, taken by the UART at exits.
+  // Thread-safe: host input for the serial console, taken by the UART at exits (posted
+  // as a host event, so it enters the machine at a point).
   void PostSerialInput(std::span<const uint8_t> bytes);
   // Thread-safe and async-signal-safe: make Run() return kStopRequested soon.
   void RequestStop();
@@ -111,9 +134,16 @@ class Machine {
           uint64_t start_ns, ConsoleOutput console);
   absl::Status Setup();
   absl::Status CreateDevices(const proto::DeviceStates* restore);
+  absl::Status CreateVirtioDevices(const proto::DeviceStates* restore);
   absl::Status RegisterDevices();
   void AdvanceDevices();
+  // Takes every queued host event and applies it to its device (at a point): the one
+  // place where outside input enters the machine, and what record/replay will log.
+  void ApplyHostEvents();
+  void ApplyHostEvent(HostEvent& event);
   void FeedSerialInput();
+  // Before a snapshot: applies queued events and waits until no disk request is in flight.
+  absl::Status SettleHostIo();
   absl::Status DeliverInterrupts();
   // Waits (without burning CPU) until an interrupt is pending or a stop is requested.
   absl::Status WaitWhileHalted();
@@ -127,6 +157,7 @@ class Machine {
   GuestMemory memory_;
   HostClock clock_;
   ConsoleOutput console_;
+  HostEventQueue events_;
 
   Bus pio_{"pio"};
   Bus mmio_{"mmio"};
@@ -136,6 +167,12 @@ class Machine {
   std::unique_ptr<CmosRtc> rtc_;
   std::unique_ptr<MonoClock> mono_clock_;
   std::unique_ptr<DebugExit> debug_exit_;
+  // Back ends before the devices that use them; both after events_, which their threads
+  // post to (and ~Machine stops the back-end threads first, while the kicker still lives).
+  std::unique_ptr<RawImage> disk_;
+  std::unique_ptr<NetBackend> net_backend_;
+  std::unique_ptr<VirtioBlk> blk_;
+  std::unique_ptr<VirtioNet> net_;
   TimeMsrs time_msrs_{&clock_};
   UnclaimedAccessLog unclaimed_;
   VcpuKicker kicker_;
@@ -143,10 +180,8 @@ class Machine {
 
   uint64_t exit_index_ = 0;
   bool io_pending_ = false;  // last exit was I/O that KVM completes on the next KVM_RUN
-  int wake_fd_ = -1;         // eventfd: input arrived or stop requested
   std::atomic<bool> stop_requested_{false};
-  std::mutex input_mu_;
-  std::deque<uint8_t> serial_input_;  // guarded by input_mu_
+  std::deque<uint8_t> serial_input_;  // taken from host events, not yet taken by the UART
 };
 
 }  // namespace ftd::vmm
