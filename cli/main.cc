@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   spdlog::set_pattern("ftd: %l: %v");
   spdlog::set_level(spdlog::level::warn);
   signal(SIGPIPE, SIG_IGN);
+  ftd::cli::InstallTerminationHandlers();
 
   CLI::App app{"ftd: fault-tolerant KVM virtual machines (record, replay, protect)"};
   app.require_subcommand(1);

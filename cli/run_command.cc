@@ -23,7 +23,12 @@ constexpr uint64_t kMaxImageSize = 256ull << 20;
 
 std::atomic<vmm::Machine*> g_machine{nullptr};
 
+std::atomic<bool> g_terminate{false};
+
+// SIGINT/SIGTERM: stop at the next exit (and save, with --save). A signal that comes
+// while the machine is still being built is remembered and honoured once it runs.
 void OnTerminate(int) {
+  g_terminate.store(true);
   if (vmm::Machine* m = g_machine.load()) m->RequestStop();
 }
 
@@ -70,10 +75,7 @@ void StartStdinReader(vmm::Machine* m) {
 
 int Drive(vmm::Machine& m, ConsoleWriter& console, const RunOptions& opts) {
   g_machine.store(&m);
-  struct sigaction sa {};
-  sa.sa_handler = OnTerminate;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  if (g_terminate.load()) m.RequestStop();
   if (opts.serial_stdin) StartStdinReader(&m);
   vmm::RunLimits limits;
   limits.stop_at_exit_index = opts.save_at_exit;
@@ -126,6 +128,13 @@ std::optional<uint64_t> ParseSize(const std::string& s) {
   uint64_t v = 0;
   if (!absl::SimpleAtoi(digits, &v) || v > (UINT64_MAX / mult)) return std::nullopt;
   return v * mult;
+}
+
+void InstallTerminationHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = OnTerminate;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
 }
 
 int RunCommand(const RunOptions& opts) {

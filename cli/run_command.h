@@ -36,6 +36,10 @@ struct RunOptions {
 // Parses sizes like "64M", "1G", "65536" (bytes); nullopt when malformed.
 std::optional<uint64_t> ParseSize(const std::string& s);
 
+// Installs the SIGINT/SIGTERM handlers; call first thing in main, so a signal that comes
+// while the machine is being built still stops (and saves) it instead of killing ftd.
+void InstallTerminationHandlers();
+
 int RunCommand(const RunOptions& opts);
 int ResumeCommand(const RunOptions& opts);
 
