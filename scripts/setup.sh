@@ -16,6 +16,7 @@ packages=(
   libssl-dev libgtest-dev libgmock-dev libcli11-dev libabsl-dev
   libspdlog-dev libfmt-dev libxxhash-dev libzstd-dev zlib1g-dev
   qemu-system-x86 iproute2 iputils-ping
+  clang libclang-rt-14-dev
 )
 
 missing=()
