@@ -2,6 +2,7 @@
 #include <signal.h>
 
 #include "CLI/CLI.hpp"
+#include "cli/replay_command.h"
 #include "cli/run_command.h"
 #include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
@@ -41,6 +42,39 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--mac", run.mac, "the virtio-net MAC address")->capture_default_str();
   add_run_options(run_cmd);
 
+  CLI::App* record_cmd = app.add_subcommand("record", "run a guest and record its inputs to an event log");
+  record_cmd->add_option("--guest", run.guest, "Multiboot image")->required();
+  record_cmd->add_option("--log", run.log, "the event log to write")->required();
+  record_cmd->add_option("--epoch-ms", run.epoch_ms, "guest time between epoch hashes")->capture_default_str();
+  record_cmd->add_option("--mem", run.mem, "guest RAM, e.g. 64M or 1G")->capture_default_str();
+  record_cmd->add_option("--cmdline", run.cmdline, "the guest's Multiboot command line");
+  record_cmd->add_option("--disk", run.disk, "raw disk image as virtio-blk");
+  record_cmd->add_flag("--disk-readonly", run.disk_readonly, "open --disk read-only");
+  record_cmd->add_option("--net", run.net, "none or tap:IFNAME")->capture_default_str();
+  record_cmd->add_option("--mac", run.mac, "the virtio-net MAC address")->capture_default_str();
+  add_run_options(record_cmd);
+
+  CLI::App* replay_cmd = app.add_subcommand("replay", "replay an event log exactly; inspect; go live");
+  replay_cmd->add_option("--log", run.log, "the event log")->required();
+  replay_cmd->add_option("--guest", run.guest, "the image the log was recorded with")->required();
+  replay_cmd->add_option("--disk", run.disk,
+                         "a copy of the disk as it was when recording began (needed to go live)");
+  replay_cmd->add_option("--until", run.until, "stop after this exit (point)");
+  replay_cmd->add_option("--inspect", run.inspect, "at --until: regs, devices or mem:HEXADDR:LEN");
+  replay_cmd->add_option("--go-live-at", run.go_live_at, "switch to real inputs after this exit");
+  replay_cmd->add_flag("--go-live", run.go_live, "switch to real inputs at the end of the log");
+  replay_cmd->add_option("--net", run.net, "after go-live: none or tap:IFNAME (default: as recorded)");
+  add_run_options(replay_cmd);
+
+  CLI::App* log_cmd = app.add_subcommand("log", "event log tools");
+  CLI::App* log_info_cmd = log_cmd->add_subcommand("info", "header, entry counts by type, bytes, guest time");
+  std::string log_path;
+  log_info_cmd->add_option("LOG", log_path, "the event log")->required();
+  bool log_epochs = false, log_entries = false;
+  log_info_cmd->add_flag("--epochs", log_epochs, "print every epoch hash's point and registers");
+  log_info_cmd->add_flag("--entries", log_entries, "print every entry (frames as printable text)");
+  log_cmd->require_subcommand(1);
+
   CLI::App* resume_cmd = app.add_subcommand("resume", "continue a machine saved by run --save");
   resume_cmd->add_option("--snapshot", run.snapshot, "snapshot file")->required();
   add_run_options(resume_cmd);
@@ -53,6 +87,9 @@ int main(int argc, char** argv) {
   }
   if (verbose) spdlog::set_level(spdlog::level::info);
   if (*run_cmd) return ftd::cli::RunCommand(run);
+  if (*record_cmd) return ftd::cli::RunCommand(run, /*record=*/true);
+  if (*replay_cmd) return ftd::cli::ReplayCommand(run);
+  if (*log_info_cmd) return ftd::cli::LogInfoCommand(log_path, log_epochs, log_entries);
   if (*resume_cmd) return ftd::cli::ResumeCommand(run);
   return ftd::cli::kExitUsage;
 }

@@ -10,6 +10,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "cli/console.h"
+#include "cli/digest.h"
+#include "cli/drive.h"
+#include "replay/recorder.h"
 #include "spdlog/spdlog.h"
 #include "vmm/envelope.h"
 #include "vmm/kvm.h"
@@ -31,6 +34,8 @@ void OnTerminate(int) {
   g_terminate.store(true);
   if (vmm::Machine* m = g_machine.load()) m->RequestStop();
 }
+
+}  // namespace
 
 int Fail(int code, const absl::Status& s) {
   std::fprintf(stderr, "ftd: error: %s\n", std::string(s.message()).c_str());
@@ -73,7 +78,8 @@ void StartStdinReader(vmm::Machine* m) {
   }).detach();
 }
 
-int Drive(vmm::Machine& m, ConsoleWriter& console, const RunOptions& opts) {
+int Drive(vmm::Machine& m, ConsoleWriter& console, const RunOptions& opts,
+          const std::function<absl::Status(const vmm::RunOutcome&)>& on_outcome) {
   g_machine.store(&m);
   if (g_terminate.load()) m.RequestStop();
   if (opts.serial_stdin) StartStdinReader(&m);
@@ -83,6 +89,9 @@ int Drive(vmm::Machine& m, ConsoleWriter& console, const RunOptions& opts) {
   console.Flush();
   g_machine.store(nullptr);
   if (!outcome.ok()) return Fail(kExitInternal, outcome.status());
+  if (on_outcome) {
+    if (auto s = on_outcome(*outcome); !s.ok()) return Fail(kExitInternal, s);
+  }
   switch (outcome->kind) {
     case vmm::RunOutcome::Kind::kGuestExit:
       if (opts.save_at_exit) {
@@ -96,6 +105,7 @@ int Drive(vmm::Machine& m, ConsoleWriter& console, const RunOptions& opts) {
       std::fprintf(stderr, "ftd: error: the guest triple-faulted (shutdown) at exit %llu\n",
                    static_cast<unsigned long long>(outcome->exit_index));
       return kExitGuestCrash;
+    case vmm::RunOutcome::Kind::kLogEnd:
     case vmm::RunOutcome::Kind::kStopRequested:
     case vmm::RunOutcome::Kind::kStoppedAtPoint: {
       if (opts.save_path.empty()) {
@@ -112,8 +122,6 @@ int Drive(vmm::Machine& m, ConsoleWriter& console, const RunOptions& opts) {
   }
   return kExitInternal;
 }
-
-}  // namespace
 
 std::optional<uint64_t> ParseSize(const std::string& s) {
   if (s.empty()) return std::nullopt;
@@ -137,7 +145,7 @@ void InstallTerminationHandlers() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-int RunCommand(const RunOptions& opts) {
+int RunCommand(const RunOptions& opts, bool record) {
   auto mem = ParseSize(opts.mem);
   if (!mem) return Fail(kExitUsage, absl::InvalidArgumentError("--mem '" + opts.mem + "': expected e.g. 64M or 1G"));
   if (opts.save_at_exit && opts.save_path.empty()) {
@@ -176,8 +184,16 @@ int RunCommand(const RunOptions& opts) {
   auto kvm = OpenKvm(opts, &code);
   if (!kvm.ok()) return Fail(code, kvm.status());
   ConsoleWriter* cw = console->get();
+  replay::Recorder* recorder = nullptr;
+  std::unique_ptr<vmm::InputSource> input;
+  if (record) {
+    auto r = replay::Recorder::Create(opts.log, opts.epoch_ms * 1'000'000);
+    if (!r.ok()) return Fail(kExitUsage, r.status());
+    recorder = r->get();
+    input = std::move(*r);
+  }
   auto machine = vmm::Machine::Boot(*kvm, std::move(*guest),
-                                    [cw](std::span<const uint8_t> b) { cw->Write(b); });
+                                    [cw](std::span<const uint8_t> b) { cw->Write(b); }, std::move(input));
   if (!machine.ok()) {
     // A disk or tap that cannot be opened is the user's to fix, not an internal failure.
     absl::StatusCode c = machine.status().code();
@@ -185,7 +201,48 @@ int RunCommand(const RunOptions& opts) {
                 c == absl::StatusCode::kInvalidArgument;
     return Fail(user ? CodeFor(machine.status()) : kExitInternal, machine.status());
   }
-  return Drive(**machine, *cw, opts);
+  if (!record) return Drive(**machine, *cw, opts);
+  auto header = RecordingHeader(**machine, *image, opts);
+  if (!header.ok()) return Fail(CodeFor(header.status()), header.status());
+  if (auto s = recorder->Start(*header); !s.ok()) return Fail(kExitUsage, s);
+  vmm::Machine* mp = machine->get();
+  return Drive(**machine, *cw, opts, [recorder, mp, &opts](const vmm::RunOutcome& o) {
+    bool exited = o.kind == vmm::RunOutcome::Kind::kGuestExit;
+    auto final_state = mp->CaptureEpochState();
+    if (!final_state.ok()) return final_state.status();
+    auto s = recorder->Finish(exited, o.status, &*final_state);
+    if (s.ok()) {
+      std::fprintf(stderr, "ftd: recorded %llu entries (%llu epochs) to exit %llu in %s\n",
+                   static_cast<unsigned long long>(recorder->entries()),
+                   static_cast<unsigned long long>(recorder->epochs()),
+                   static_cast<unsigned long long>(o.exit_index), opts.log.c_str());
+    }
+    return s;
+  });
+}
+
+absl::StatusOr<proto::LogHeader> RecordingHeader(vmm::Machine& m, std::span<const uint8_t> image,
+                                                 const RunOptions& opts) {
+  proto::LogHeader h;
+  const vmm::MachineConfig& c = m.config();
+  auto* mc = h.mutable_config();
+  mc->set_mem_size(c.mem_size);
+  mc->set_cmdline(c.cmdline);
+  mc->set_image_sha256(Sha256(image));
+  mc->set_net(c.net);
+  mc->set_mac(std::string(c.mac.begin(), c.mac.end()));
+  const auto& cpuid = m.cpuid();
+  h.set_cpuid(std::string(reinterpret_cast<const char*>(cpuid.data()), cpuid.size() * sizeof(cpuid[0])));
+  if (auto geo = m.disk_geometry()) {
+    auto digest = Sha256File(opts.disk);
+    if (!digest.ok()) return digest.status();
+    h.set_disk_sha256(*digest);
+    h.set_disk_capacity(geo->capacity_bytes);
+    h.set_disk_read_only(geo->read_only);
+    h.set_disk_serial(geo->serial);
+    mc->set_disk_read_only(geo->read_only);
+  }
+  return h;
 }
 
 int ResumeCommand(const RunOptions& opts) {

@@ -16,6 +16,7 @@ inline constexpr int kExitNoKvm = 69;       // EX_UNAVAILABLE: no /dev/kvm
 inline constexpr int kExitInternal = 70;    // EX_SOFTWARE: the VM failed
 inline constexpr int kExitGuestCrash = 71;  // the guest triple-faulted or hung
 inline constexpr int kExitNoPerm = 77;      // EX_NOPERM: /dev/kvm not accessible
+inline constexpr int kExitDivergence = 76;  // EX_PROTOCOL: a replay diverged from its log
 
 struct RunOptions {
   std::string guest;           // run: image path
@@ -31,6 +32,13 @@ struct RunOptions {
   bool disk_readonly = false;  // run: open the image read-only (VIRTIO_BLK_F_RO)
   std::string net = "none";    // run: "none" or "tap:IFNAME"
   std::string mac = "52:54:00:12:34:56";  // run: the virtio-net MAC
+  // record / replay
+  std::string log;                       // the event log
+  uint64_t epoch_ms = 100;               // record: guest time between epoch hashes
+  std::optional<uint64_t> until;         // replay: stop after this exit
+  std::string inspect;                   // replay: regs | devices | mem:ADDR:LEN at the stop
+  std::optional<uint64_t> go_live_at;    // replay: switch to real inputs after this exit
+  bool go_live = false;                  // replay: switch to real inputs at the end of the log
 };
 
 // Parses sizes like "64M", "1G", "65536" (bytes); nullopt when malformed.
@@ -40,7 +48,8 @@ std::optional<uint64_t> ParseSize(const std::string& s);
 // while the machine is being built still stops (and saves) it instead of killing ftd.
 void InstallTerminationHandlers();
 
-int RunCommand(const RunOptions& opts);
+// `run`, and `record` when opts.log is set.
+int RunCommand(const RunOptions& opts, bool record = false);
 int ResumeCommand(const RunOptions& opts);
 
 }  // namespace ftd::cli

@@ -1,6 +1,7 @@
 #include "vmm/machine.h"
 
 #include <errno.h>
+#include <algorithm>
 #include <poll.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -16,11 +17,13 @@
 #include "vmm/devices/pic8259.h"
 #include "vmm/devices/pit8254.h"
 #include "vmm/devices/uart16550.h"
+#include "vmm/block/deferred_backend.h"
 #include "vmm/block/raw_image.h"
 #include "vmm/devices/virtio_blk.h"
 #include "vmm/net/net_backend.h"
 #include "vmm/multiboot.h"
 #include "vmm/vcpu_state.h"
+#include "xxhash.h"
 
 namespace ftd::vmm {
 namespace {
@@ -64,14 +67,16 @@ absl::Status SetMultibootEntryState(Vcpu& vcpu, const MultibootBoot& boot) {
 }  // namespace
 
 Machine::Machine(const Kvm& kvm, MachineConfig config, Vm vm, Vcpu vcpu, GuestMemory memory,
-                 uint64_t start_ns, ConsoleOutput console)
+                 std::unique_ptr<InputSource> input, ConsoleOutput console)
     : kvm_(kvm),
       config_(std::move(config)),
       vm_(std::move(vm)),
       vcpu_(std::move(vcpu)),
       memory_(std::move(memory)),
-      clock_(start_ns),
-      console_(std::move(console)) {}
+      input_(std::move(input)),
+      console_(std::move(console)) {
+  clock_.set_target(&input_->clock());
+}
 
 Machine::~Machine() {
   // Stop the back-end threads while everything they touch (events_, the kicker) lives.
@@ -83,13 +88,19 @@ absl::Status Machine::Setup() {
   if (!events_.status().ok()) return events_.status();
   // A posted event must not wait for the guest's next exit: kick the vCPU out of KVM_RUN.
   events_.SetWaker([this] { kicker_.KickNow(); });
-  if (auto s = vm_.SetMemoryRegion(kRamSlot, 0, memory_.size(), memory_.host(), /*log_dirty=*/false);
+  // Epoch hashes need the pages the guest writes: KVM's dirty log, when inputs are logged.
+  if (auto s = vm_.SetMemoryRegion(kRamSlot, 0, memory_.size(), memory_.host(), input_->deterministic());
       !s.ok()) {
     return s;
   }
-  auto cpuid = kvm_.SupportedCpuid();
-  if (!cpuid.ok()) return cpuid.status();
-  if (auto s = vcpu_.SetCpuid(ApplyCpuidPolicy(std::move(*cpuid))); !s.ok()) return s;
+  if (config_.cpuid.empty()) {
+    auto cpuid = kvm_.SupportedCpuid();
+    if (!cpuid.ok()) return cpuid.status();
+    cpuid_ = ApplyCpuidPolicy(std::move(*cpuid));
+  } else {
+    cpuid_ = config_.cpuid;  // what the recording saw
+  }
+  if (auto s = vcpu_.SetCpuid(cpuid_); !s.ok()) return s;
   if (auto s = vm_.FilterMsrsToUserspace(TimeMsrIndices()); !s.ok()) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "cannot route time MSRs to ftd (%s); this KVM lacks KVM_CAP_X86_USER_SPACE_MSR", s.message()));
@@ -134,15 +145,29 @@ absl::Status Machine::CreateDevices(const proto::DeviceStates* st) {
 }
 
 absl::Status Machine::CreateVirtioDevices(const proto::DeviceStates* st) {
-  if (!config_.disk_path.empty()) {
-    auto image = RawImage::Open(config_.disk_path, config_.disk_read_only, &events_);
-    if (!image.ok()) return image.status();
-    disk_ = std::move(*image);
+  if (!config_.disk_path.empty() || config_.disk_geometry) {
+    BlockBackend* backend = nullptr;
+    VirtioBlkConfig geometry;
+    if (input_->replaying()) {
+      // The log completes requests; the disk (a copy, optional) only receives the writes.
+      auto deferred = DeferredBlockBackend::Open(config_.disk_path);
+      if (!deferred.ok()) return deferred.status();
+      replay_disk_ = std::move(*deferred);
+      backend = replay_disk_.get();
+      if (!config_.disk_geometry) return absl::InvalidArgumentError("replay of a disk needs its recorded geometry");
+      geometry = *config_.disk_geometry;
+    } else {
+      auto image = RawImage::Open(config_.disk_path, config_.disk_read_only, &events_);
+      if (!image.ok()) return image.status();
+      disk_ = std::move(*image);
+      backend = disk_.get();
+      geometry = config_.disk_geometry.value_or(disk_->config());
+    }
     if (st == nullptr) {
-      blk_ = std::make_unique<VirtioBlk>(&memory_, pic_.get(), kIrqVirtioBlk, disk_.get(), disk_->config());
+      blk_ = std::make_unique<VirtioBlk>(&memory_, pic_.get(), kIrqVirtioBlk, backend, geometry);
     } else {
       if (!st->has_virtio_blk()) return absl::InvalidArgumentError("snapshot has a disk but no virtio-blk state");
-      auto blk = VirtioBlk::Restore(&memory_, pic_.get(), kIrqVirtioBlk, disk_.get(), disk_->config(),
+      auto blk = VirtioBlk::Restore(&memory_, pic_.get(), kIrqVirtioBlk, backend, geometry,
                                     st->virtio_blk());
       if (!blk.ok()) return blk.status();
       blk_ = std::move(*blk);
@@ -151,11 +176,15 @@ absl::Status Machine::CreateVirtioDevices(const proto::DeviceStates* st) {
     return absl::InvalidArgumentError("snapshot has virtio-blk state but no disk path");
   }
   if (!config_.net.empty() && config_.net != "none") {
-    auto backend = OpenNetBackend(config_.net, &events_);
-    if (!backend.ok()) return backend.status();
-    net_backend_ = std::move(*backend);
+    if (!input_->replaying()) {  // a replay sends nothing and receives from the log
+      auto backend = OpenNetBackend(config_.net, &events_);
+      if (!backend.ok()) return backend.status();
+      net_backend_ = std::move(*backend);
+    }
     // Frames leave through here; output commit will hold them at this seam.
-    auto output = [this](std::span<const uint8_t> frame) { net_backend_->Send(frame); };
+    auto output = [this](std::span<const uint8_t> frame) {
+      if (net_backend_) net_backend_->Send(frame);
+    };
     if (st == nullptr) {
       net_ = std::make_unique<VirtioNet>(&memory_, pic_.get(), kIrqVirtioNet, config_.mac, output);
     } else {
@@ -232,13 +261,15 @@ absl::StatusOr<LoadedGuest> LoadGuest(const MachineConfig& config, std::span<con
 }
 
 absl::StatusOr<std::unique_ptr<Machine>> Machine::Boot(const Kvm& kvm, LoadedGuest guest,
-                                                       ConsoleOutput console) {
+                                                       ConsoleOutput console,
+                                                       std::unique_ptr<InputSource> input) {
+  if (!input) input = std::make_unique<LiveInput>(0);
   auto vm = Vm::Create(kvm);
   if (!vm.ok()) return vm.status();
   auto vcpu = vm->CreateVcpu(kvm, 0);
   if (!vcpu.ok()) return vcpu.status();
   std::unique_ptr<Machine> m(new Machine(kvm, guest.config, std::move(*vm), std::move(*vcpu),
-                                         std::move(guest.memory), 0, std::move(console)));
+                                         std::move(guest.memory), std::move(input), std::move(console)));
   if (auto s = m->Setup(); !s.ok()) return s;
   if (auto s = m->CreateDevices(nullptr); !s.ok()) return s;
   if (auto s = SetMultibootEntryState(m->vcpu_, guest.boot); !s.ok()) return s;
@@ -276,7 +307,8 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Restore(const Kvm& kvm, const 
   auto vcpu = vm->CreateVcpu(kvm, 0);
   if (!vcpu.ok()) return vcpu.status();
   std::unique_ptr<Machine> m(new Machine(kvm, config, std::move(*vm), std::move(*vcpu),
-                                         std::move(*memory), snap.guest_time_ns(), std::move(console)));
+                                         std::move(*memory), std::make_unique<LiveInput>(snap.guest_time_ns()),
+                                         std::move(console)));
   if (auto s = m->Setup(); !s.ok()) return s;
   if (auto s = m->CreateDevices(&snap.devices()); !s.ok()) return s;
   if (auto s = RestoreVcpu(snap.vcpu(), m->vcpu_); !s.ok()) return s;
@@ -349,14 +381,19 @@ void Machine::RequestStop() {
 }
 
 void Machine::ApplyHostEvents() {
-  if (events_.empty()) return;
-  for (HostEvent& e : events_.TakeAll()) ApplyHostEvent(e);
+  // Replay takes nothing from the host: its events come from the log.
+  std::vector<HostEvent> host;
+  if (!input_->replaying() && !events_.empty()) host = events_.TakeAll();
+  auto events = input_->Events(std::move(host));
+  if (!events.ok()) return;  // the source keeps the error in status(); the loop stops on it
+  for (HostEvent& e : *events) ApplyHostEvent(e);
 }
 
 void Machine::ApplyHostEvent(HostEvent& event) {
   if (auto* in = std::get_if<SerialInputEvent>(&event)) {
     serial_input_.insert(serial_input_.end(), in->bytes.begin(), in->bytes.end());
   } else if (auto* c = std::get_if<BlockCompletionEvent>(&event)) {
+    if (replay_disk_) static_cast<DeferredBlockBackend*>(replay_disk_.get())->Completed(c->request_id);
     if (blk_) blk_->Complete(*c);
   } else if (auto* f = std::get_if<FrameReceivedEvent>(&event)) {
     if (net_) net_->ReceiveFrame(std::move(f->frame));
@@ -393,25 +430,17 @@ absl::Status Machine::DeliverInterrupts() {
 }
 
 absl::Status Machine::WaitWhileHalted() {
+  // Each round reads the clock and takes host events at this same point (HLT); a
+  // recording logs them, and a replay repeats the rounds from the log without waiting.
   for (;;) {
     AdvanceDevices();
     ApplyHostEvents();
     FeedSerialInput();
+    if (auto s = input_->status(); !s.ok()) return s;
     if (pic_->HasPendingInterrupt() || stop_requested_.load()) return absl::OkStatus();
-    auto deadline = pit_->NextDeadlineNs();
-    timespec ts{};
-    timespec* timeout = nullptr;
-    if (deadline) {
-      uint64_t now = clock_.MonotonicNs();
-      uint64_t wait = *deadline > now ? *deadline - now : 0;
-      ts.tv_sec = static_cast<time_t>(wait / 1'000'000'000);
-      ts.tv_nsec = static_cast<long>(wait % 1'000'000'000);
-      timeout = &ts;
-    }
-    pollfd pfd{events_.fd(), POLLIN, 0};
-    int r = ppoll(&pfd, 1, timeout, nullptr);
-    if (r < 0 && errno != EINTR) return absl::InternalError(absl::StrFormat("ppoll: %s", strerror(errno)));
-    if (r > 0) events_.ClearWake();
+    if (input_->replaying() && input_->AtEnd()) return absl::OkStatus();
+    if (auto s = input_->WaitForHost(pit_->NextDeadlineNs(), events_.fd()); !s.ok()) return s;
+    events_.ClearWake();
   }
 }
 
@@ -425,6 +454,32 @@ absl::Status Machine::CompletePendingIo() {
   return absl::OkStatus();
 }
 
+absl::Status Machine::EnterPoint() {
+  if (auto s = input_->AtPoint(exit_index_); !s.ok()) return s;
+  if (stop_at_ && *stop_at_ == exit_index_) {
+    auto regs = vcpu_.GetRegs();
+    auto sregs = vcpu_.GetSregs();
+    if (regs.ok() && sregs.ok()) {
+      regs_at_stop_.assign(reinterpret_cast<const char*>(&*regs), sizeof(kvm_regs));
+      regs_at_stop_.append(reinterpret_cast<const char*>(&*sregs), sizeof(kvm_sregs));
+    }
+  }
+  if (input_->EpochDue()) {
+    auto st = CaptureEpochState(input_->EpochPages());
+    if (!st.ok()) return st.status();
+    if (auto s = input_->Epoch(*st); !s.ok()) return s;
+  }
+  return input_->status();
+}
+
+absl::Status Machine::ProcessPoint() {
+  AdvanceDevices();
+  ApplyHostEvents();
+  FeedSerialInput();
+  if (auto s = DeliverInterrupts(); !s.ok()) return s;
+  return input_->status();
+}
+
 absl::StatusOr<RunOutcome> Machine::Run(const RunLimits& limits) {
   if (!kicker_attached_) {
     if (auto s = kicker_.Attach(&vcpu_); !s.ok()) return s;
@@ -434,6 +489,8 @@ absl::StatusOr<RunOutcome> Machine::Run(const RunLimits& limits) {
     return RunOutcome{RunOutcome::Kind::kStoppedAtPoint, 0, exit_index_};
   }
   ExitContext ctx{&pio_, &mmio_, &time_msrs_, &unclaimed_};
+  const bool deterministic = input_->deterministic();
+  stop_at_ = limits.stop_at_exit_index;
   for (;;) {
     // Cleared before the checks below: a kick that lands after this point makes
     // the KVM_RUN below return at once instead of being lost.
@@ -442,19 +499,32 @@ absl::StatusOr<RunOutcome> Machine::Run(const RunLimits& limits) {
       if (auto s = CompletePendingIo(); !s.ok()) return s;
       return RunOutcome{RunOutcome::Kind::kStopRequested, 0, exit_index_};
     }
-    AdvanceDevices();
-    ApplyHostEvents();
-    FeedSerialInput();
-    if (auto s = DeliverInterrupts(); !s.ok()) return s;
-    if (auto deadline = pit_->NextDeadlineNs()) {
-      uint64_t now = clock_.MonotonicNs();
-      kicker_.KickAfter(*deadline > now ? *deadline - now : 1);
+    if (input_->replaying() && input_->AtEnd()) {
+      if (auto s = CompletePendingIo(); !s.ok()) return s;
+      return RunOutcome{RunOutcome::Kind::kLogEnd, 0, exit_index_};
+    }
+    // Outside input enters at points only when it is logged (determinism contract,
+    // rule 3); running free, a kick may deliver a timer interrupt mid-computation.
+    if (at_point_ || !deterministic) {
+      if (auto s = ProcessPoint(); !s.ok()) return s;
+      at_point_ = false;
+    }
+    if (!deterministic) {
+      if (auto deadline = pit_->NextDeadlineNs()) {
+        uint64_t now = clock_.MonotonicNs();
+        kicker_.KickAfter(*deadline > now ? *deadline - now : 1);
+      }
     }
     auto exit = vcpu_.Run();
     if (!exit.ok()) return exit.status();
     io_pending_ = std::holds_alternative<IoExit>(*exit) || std::holds_alternative<MmioExit>(*exit);
-    if (IsPoint(*exit)) ++exit_index_;
+    if (IsPoint(*exit)) {
+      ++exit_index_;
+      at_point_ = true;
+      if (auto s = EnterPoint(); !s.ok()) return s;
+    }
     ExitResult r = HandleExit(*exit, ctx);
+    if (auto s = input_->status(); !s.ok()) return s;
     switch (r.action) {
       case ExitAction::kContinue:
       case ExitAction::kIrqWindow:
@@ -483,6 +553,76 @@ absl::StatusOr<RunOutcome> Machine::Run(const RunLimits& limits) {
       return RunOutcome{RunOutcome::Kind::kStoppedAtPoint, 0, exit_index_};
     }
   }
+}
+
+absl::StatusOr<EpochState> Machine::CaptureEpochState(const std::vector<uint64_t>& also_pages) {
+  EpochState st;
+  st.exit_index = exit_index_;
+  auto regs = vcpu_.GetRegs();
+  if (!regs.ok()) return regs.status();
+  auto sregs = vcpu_.GetSregs();
+  if (!sregs.ok()) return sregs.status();
+  st.regs.assign(reinterpret_cast<const char*>(&*regs), sizeof(kvm_regs));
+  st.regs.append(reinterpret_cast<const char*>(&*sregs), sizeof(kvm_sregs));
+  auto* d = &st.devices;
+  *d->mutable_uart() = uart_->Save();
+  *d->mutable_pic() = pic_->Save();
+  *d->mutable_pit() = pit_->Save();
+  *d->mutable_rtc() = rtc_->Save();
+  *d->mutable_mono_clock() = mono_clock_->Save();
+  *d->mutable_debug_exit() = debug_exit_->Save();
+  // A disk request in flight is not in the device's saved state; the epoch covers the rest.
+  if (blk_ && blk_->in_flight() == 0) *d->mutable_virtio_blk() = blk_->Save();
+  if (net_) *d->mutable_virtio_net() = net_->Save();
+  auto kvm_dirty = vm_.GetDirtyLog(kRamSlot, memory_.size());
+  if (!kvm_dirty.ok()) return kvm_dirty.status();
+  std::vector<uint64_t> pages = memory_.TakeVmmDirtyPages();
+  for (uint64_t p : also_pages) {
+    if (p < memory_.size() / kPageSize) pages.push_back(p);
+  }
+  for (size_t w = 0; w < kvm_dirty->size(); ++w) {
+    for (uint64_t bits = (*kvm_dirty)[w]; bits != 0; bits &= bits - 1) {
+      pages.push_back(w * 64 + static_cast<uint64_t>(__builtin_ctzll(bits)));
+    }
+  }
+  std::sort(pages.begin(), pages.end());
+  pages.erase(std::unique(pages.begin(), pages.end()), pages.end());
+  st.pages.reserve(pages.size());
+  for (uint64_t p : pages) {
+    st.pages.emplace_back(p, XXH3_64bits(memory_.host() + p * kPageSize, kPageSize));
+  }
+  return st;
+}
+
+std::optional<VirtioBlkConfig> Machine::disk_geometry() const {
+  if (disk_) return disk_->config();
+  return config_.disk_geometry;
+}
+
+absl::Status Machine::GoLive(uint64_t guest_ns) {
+  if (!input_->replaying()) return absl::FailedPreconditionError("go-live: the machine is not replaying");
+  if (auto s = CompletePendingIo(); !s.ok()) return s;
+  std::unique_ptr<InputSource> live = std::make_unique<LiveInput>(guest_ns);
+  clock_.set_target(&live->clock());
+  // The old source stays alive until here: nothing reads it any more.
+  input_ = std::move(live);
+  if (blk_) {
+    if (config_.disk_path.empty()) {
+      return absl::FailedPreconditionError("go-live: the guest has a disk; give its copy with --disk");
+    }
+    auto image = RawImage::Open(config_.disk_path, config_.disk_read_only, &events_);
+    if (!image.ok()) return image.status();
+    disk_ = std::move(*image);
+    blk_->set_backend(disk_.get());
+    if (replay_disk_) static_cast<DeferredBlockBackend*>(replay_disk_.get())->HandOver(*disk_);
+  }
+  if (net_ && !net_backend_) {
+    auto backend = OpenNetBackend(config_.net, &events_);
+    if (!backend.ok()) return backend.status();
+    net_backend_ = std::move(*backend);
+  }
+  at_point_ = true;
+  return absl::OkStatus();
 }
 
 }  // namespace ftd::vmm

@@ -22,6 +22,8 @@
 #include "vmm/exit_handler.h"
 #include "vmm/guest_memory.h"
 #include "vmm/host_events.h"
+#include "vmm/input_source.h"
+#include "vmm/devices/virtio_blk.h"
 #include "vmm/kvm.h"
 #include "vmm/multiboot.h"
 #include "vmm/vcpu_kicker.h"
@@ -67,6 +69,10 @@ struct MachineConfig {
   bool disk_read_only = false;
   std::string net = "none";  // "none" or "tap:IFNAME"
   MacAddress mac = kDefaultMac;
+  // What a replay must reproduce exactly (the log header has them); empty/unset: this
+  // host's CPUID (filtered by the policy) and the disk image's own geometry.
+  std::vector<kvm_cpuid_entry2> cpuid;
+  std::optional<VirtioBlkConfig> disk_geometry;
 };
 
 // The command line the guest gets: the user's, then one virtio_mmio.device=512@BASE:IRQ
@@ -86,6 +92,7 @@ struct RunOutcome {
     kStoppedAtPoint, // RunLimits::stop_at_exit_index reached
     kStopRequested,  // RequestStop()
     kShutdown,       // triple fault
+    kLogEnd,         // replay: the log has nothing more (the recording ended here)
   };
   Kind kind = Kind::kGuestExit;
   uint32_t status = 0;
@@ -104,8 +111,10 @@ absl::StatusOr<LoadedGuest> LoadGuest(const MachineConfig& config, std::span<con
 class Machine {
  public:
   // Creates the VM around a loaded guest, at its Multiboot entry.
+  // `input` defaults to the live host (LiveInput).
   static absl::StatusOr<std::unique_ptr<Machine>> Boot(const Kvm& kvm, LoadedGuest guest,
-                                                       ConsoleOutput console);
+                                                       ConsoleOutput console,
+                                                       std::unique_ptr<InputSource> input = nullptr);
   // Builds a new VM from a snapshot; guest time continues from the snapshot's.
   static absl::StatusOr<std::unique_ptr<Machine>> Restore(const Kvm& kvm, const proto::Snapshot& snap,
                                                           ConsoleOutput console);
@@ -118,6 +127,17 @@ class Machine {
   // Full state; only between Run() calls (the machine is then at a point).
   absl::StatusOr<proto::Snapshot> Save();
 
+  // Replay -> live at the current point: the clock continues from `guest_ns` on the host,
+  // the real disk (config().disk_path) and network back ends take over, requests the log
+  // left unfinished are issued again, and host input is taken from now on.
+  absl::Status GoLive(uint64_t guest_ns);
+  // The state an epoch hash covers, at the current point (dirty pages since the last call).
+  absl::StatusOr<EpochState> CaptureEpochState(const std::vector<uint64_t>& also_pages = {});
+  InputSource& input() { return *input_; }
+  // The CPUID entries the guest sees (for the log header).
+  const std::vector<kvm_cpuid_entry2>& cpuid() const { return cpuid_; }
+  std::optional<VirtioBlkConfig> disk_geometry() const;
+
   // Thread-safe: host input for the serial console, taken by the UART at exits (posted
   // as a host event, so it enters the machine at a point).
   void PostSerialInput(std::span<const uint8_t> bytes);
@@ -125,13 +145,20 @@ class Machine {
   void RequestStop();
 
   uint64_t exit_index() const { return exit_index_; }
+  // The registers as they were when the exit at RunLimits::stop_at_exit_index happened
+  // (before ftd handled it): what `ftd replay --until N --inspect regs` shows.
+  const std::string& regs_at_stop() const { return regs_at_stop_; }
   const MachineConfig& config() const { return config_; }
   GuestMemory& memory() { return memory_; }
   Vcpu& vcpu() { return vcpu_; }
 
  private:
   Machine(const Kvm& kvm, MachineConfig config, Vm vm, Vcpu vcpu, GuestMemory memory,
-          uint64_t start_ns, ConsoleOutput console);
+          std::unique_ptr<InputSource> input, ConsoleOutput console);
+  // The work done at a point: time-driven devices, host events, serial input, interrupts.
+  absl::Status ProcessPoint();
+  // Takes a new point: tells the input source, then checks its status.
+  absl::Status EnterPoint();
   absl::Status Setup();
   absl::Status CreateDevices(const proto::DeviceStates* restore);
   absl::Status CreateVirtioDevices(const proto::DeviceStates* restore);
@@ -155,8 +182,10 @@ class Machine {
   Vm vm_;
   Vcpu vcpu_;
   GuestMemory memory_;
-  HostClock clock_;
+  std::unique_ptr<InputSource> input_;
+  ForwardingClock clock_;  // -> input_->clock()
   ConsoleOutput console_;
+  std::vector<kvm_cpuid_entry2> cpuid_;
   HostEventQueue events_;
 
   Bus pio_{"pio"};
@@ -170,6 +199,7 @@ class Machine {
   // Back ends before the devices that use them; both after events_, which their threads
   // post to (and ~Machine stops the back-end threads first, while the kicker still lives).
   std::unique_ptr<RawImage> disk_;
+  std::unique_ptr<BlockBackend> replay_disk_;  // replay: takes requests, the log completes them
   std::unique_ptr<NetBackend> net_backend_;
   std::unique_ptr<VirtioBlk> blk_;
   std::unique_ptr<VirtioNet> net_;
@@ -179,6 +209,9 @@ class Machine {
   bool kicker_attached_ = false;
 
   uint64_t exit_index_ = 0;
+  bool at_point_ = true;
+  std::optional<uint64_t> stop_at_;  // the current Run's stop point
+  std::string regs_at_stop_;         // kvm_regs + kvm_sregs at that point  // a point was reached and not yet processed (the start is one)
   bool io_pending_ = false;  // last exit was I/O that KVM completes on the next KVM_RUN
   std::atomic<bool> stop_requested_{false};
   std::deque<uint8_t> serial_input_;  // taken from host events, not yet taken by the UART

@@ -84,6 +84,8 @@ class VirtioBlk final : public VirtioDevice {
   State Save() const;
 
   VirtioMmio* transport() { return &transport_; }
+  // Go-live: requests from now on go to `backend` (not owned).
+  void set_backend(BlockBackend* backend) { backend_ = backend; }
   // Requests handed to the back end whose completion has not been applied.
   size_t in_flight() const { return pending_.size(); }
   // Applies a completion (at a point). Unknown ids (the driver reset the device since)

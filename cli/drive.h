@@ -1,0 +1,30 @@
+// Pieces the ftd commands share: error reporting with ftd's exit codes, opening KVM,
+// and driving a machine to its outcome (signals, stdin, snapshots on stop).
+#pragma once
+
+#include <functional>
+#include <span>
+
+#include "absl/status/statusor.h"
+#include "cli/console.h"
+#include "cli/run_command.h"
+#include "log.pb.h"
+#include "vmm/kvm.h"
+#include "vmm/machine.h"
+
+namespace ftd::cli {
+
+// Prints "ftd: error: ..." and returns `code`.
+int Fail(int code, const absl::Status& s);
+// The exit code for an error about the user's input (missing, unreadable, malformed).
+int CodeFor(const absl::Status& s);
+absl::StatusOr<vmm::Kvm> OpenKvm(const RunOptions& opts, int* code);
+// Runs `m` until its outcome and turns it into ftd's exit code; `on_outcome` (optional)
+// sees the outcome first (the recorder closes its log there).
+int Drive(vmm::Machine& m, ConsoleWriter& console, const RunOptions& opts,
+          const std::function<absl::Status(const vmm::RunOutcome&)>& on_outcome = nullptr);
+// The log header of a recording of `m`, booted from `image`.
+absl::StatusOr<proto::LogHeader> RecordingHeader(vmm::Machine& m, std::span<const uint8_t> image,
+                                                 const RunOptions& opts);
+
+}  // namespace ftd::cli

@@ -1,0 +1,276 @@
+#include "cli/replay_command.h"
+
+#include <time.h>
+
+#include <cstdio>
+#include <cstring>
+#include <map>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "cli/digest.h"
+#include "cli/drive.h"
+#include "replay/replayer.h"
+#include "vmm/envelope.h"
+
+namespace ftd::cli {
+namespace {
+
+constexpr uint64_t kMaxImageSize = 256ull << 20;
+
+double Now() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + ts.tv_nsec * 1e-9;
+}
+
+// Builds the machine configuration a log was recorded with.
+absl::StatusOr<vmm::MachineConfig> ConfigFromLog(const proto::LogHeader& h, const RunOptions& opts) {
+  vmm::MachineConfig c;
+  c.mem_size = h.config().mem_size();
+  c.cmdline = h.config().cmdline();
+  c.net = opts.net != "none" ? opts.net : h.config().net();
+  if (c.net.empty()) c.net = "none";
+  const std::string& mac = h.config().mac();
+  if (mac.size() == 6) std::copy(mac.begin(), mac.end(), c.mac.begin());
+  const std::string& cpuid = h.cpuid();
+  if (cpuid.size() % sizeof(kvm_cpuid_entry2) != 0) {
+    return absl::DataLossError("the log's CPUID record is malformed");
+  }
+  c.cpuid.resize(cpuid.size() / sizeof(kvm_cpuid_entry2));
+  std::memcpy(c.cpuid.data(), cpuid.data(), cpuid.size());
+  if (h.disk_capacity() != 0) {
+    c.disk_geometry = vmm::VirtioBlkConfig{h.disk_capacity(), h.disk_read_only(), h.disk_serial()};
+    c.disk_path = opts.disk;
+    c.disk_read_only = h.disk_read_only();
+  }
+  return c;
+}
+
+int Inspect(vmm::Machine& m, const std::string& what) {
+  if (what == "regs") {
+    std::printf("exit %llu\n%s", static_cast<unsigned long long>(m.exit_index()),
+                replay::FormatRegs(m.regs_at_stop()).c_str());
+    return 0;
+  }
+  if (what == "devices") {
+    auto st = m.CaptureEpochState();
+    if (!st.ok()) return Fail(kExitInternal, st.status());
+    std::printf("exit %llu\n%s", static_cast<unsigned long long>(m.exit_index()), st->devices.DebugString().c_str());
+    return 0;
+  }
+  std::vector<std::string> parts = absl::StrSplit(what, ':');
+  uint64_t addr = 0, len = 0;
+  if (parts.size() == 3 && parts[0] == "mem" && absl::SimpleHexAtoi(parts[1], &addr) &&
+      absl::SimpleAtoi(parts[2], &len) && len <= (1u << 20)) {
+    auto span = m.memory().Span(addr, len);
+    if (!span.ok()) return Fail(kExitUsage, span.status());
+    std::printf("exit %llu\n", static_cast<unsigned long long>(m.exit_index()));
+    for (uint64_t off = 0; off < len; off += 16) {
+      std::printf("%08llx:", static_cast<unsigned long long>(addr + off));
+      for (uint64_t i = off; i < std::min(len, off + 16); ++i) std::printf(" %02x", (*span)[i]);
+      std::printf("\n");
+    }
+    return 0;
+  }
+  return Fail(kExitUsage, absl::InvalidArgumentError(
+                              "--inspect: expected regs, devices or mem:HEXADDR:LEN (LEN at most 1 MiB)"));
+}
+
+}  // namespace
+
+int ReplayCommand(const RunOptions& opts) {
+  if (!opts.inspect.empty() && !opts.until) {
+    return Fail(kExitUsage, absl::InvalidArgumentError("--inspect needs --until POINT"));
+  }
+  if (opts.go_live_at && opts.until && *opts.until != *opts.go_live_at) {
+    return Fail(kExitUsage, absl::InvalidArgumentError("--until and --go-live-at name different points"));
+  }
+  auto reader = replay::LogReader::OpenFile(opts.log);
+  if (!reader.ok()) return Fail(CodeFor(reader.status()), reader.status());
+  const proto::LogHeader header = reader->header();
+  auto image = vmm::ReadWholeFile(opts.guest, kMaxImageSize);
+  if (!image.ok()) return Fail(CodeFor(image.status()), image.status());
+  if (Sha256(*image) != header.config().image_sha256()) {
+    return Fail(kExitBadImage, absl::InvalidArgumentError(absl::StrFormat(
+                                   "%s is not the image %s was recorded with (sha256 %s, the log has %s)",
+                                   opts.guest, opts.log, Hex(Sha256(*image)), Hex(header.config().image_sha256()))));
+  }
+  if (!opts.disk.empty()) {
+    auto digest = Sha256File(opts.disk);
+    if (!digest.ok()) return Fail(CodeFor(digest.status()), digest.status());
+    if (*digest != header.disk_sha256()) {
+      return Fail(kExitBadImage, absl::InvalidArgumentError(absl::StrFormat(
+                                     "disk %s does not match the disk %s started from (sha256 %s, the log has "
+                                     "%s): give a copy of the disk as it was when recording began",
+                                     opts.disk, opts.log, Hex(*digest), Hex(header.disk_sha256()))));
+    }
+  }
+  auto config = ConfigFromLog(header, opts);
+  if (!config.ok()) return Fail(kExitBadImage, config.status());
+  auto guest = vmm::LoadGuest(*config, *image);
+  if (!guest.ok()) return Fail(kExitBadImage, guest.status());
+  auto console = ConsoleWriter::Open(opts.console);
+  if (!console.ok()) return Fail(kExitUsage, console.status());
+  int code = 0;
+  auto kvm = OpenKvm(opts, &code);
+  if (!kvm.ok()) return Fail(code, kvm.status());
+  auto replayer = std::make_unique<replay::Replayer>(std::move(*reader));
+  replay::Replayer* rp = replayer.get();
+  ConsoleWriter* cw = console->get();
+  auto machine = vmm::Machine::Boot(*kvm, std::move(*guest), [cw](std::span<const uint8_t> b) { cw->Write(b); },
+                                    std::move(replayer));
+  if (!machine.ok()) return Fail(CodeFor(machine.status()), machine.status());
+  vmm::Machine& m = **machine;
+
+  vmm::RunLimits limits;
+  limits.stop_at_exit_index = opts.go_live_at ? opts.go_live_at : opts.until;
+  double t0 = Now();
+  auto outcome = m.Run(limits);
+  double wall = Now() - t0;
+  cw->Flush();
+  auto summary = [&](const char* how) {
+    double guest_s = static_cast<double>(rp->last_guest_ns()) * 1e-9;
+    std::fprintf(stderr,
+                 "ftd: replay %s at exit %llu: %llu log entries, %llu epoch hashes verified; %.3f s of guest "
+                 "time in %.3f s (%.1fx real time)\n",
+                 how, static_cast<unsigned long long>(m.exit_index()),
+                 static_cast<unsigned long long>(rp->entries_replayed()),
+                 static_cast<unsigned long long>(rp->epochs_checked()), guest_s, wall,
+                 wall > 0 ? guest_s / wall : 0.0);
+  };
+  if (!outcome.ok()) {
+    if (outcome.status().code() == absl::StatusCode::kAborted) {
+      summary("diverged");
+      std::fprintf(stderr, "ftd: error: %s\n", std::string(outcome.status().message()).c_str());
+      return kExitDivergence;
+    }
+    return Fail(kExitInternal, outcome.status());
+  }
+  // A complete recording ends with the final state's epoch hash: check it too.
+  if (rp->EpochDue()) {
+    auto st = m.CaptureEpochState(rp->EpochPages());
+    absl::Status s = st.ok() ? rp->Epoch(*st) : st.status();
+    if (!s.ok()) {
+      summary("diverged");
+      std::fprintf(stderr, "ftd: error: %s\n", std::string(s.message()).c_str());
+      return kExitDivergence;
+    }
+  }
+  switch (outcome->kind) {
+    case vmm::RunOutcome::Kind::kGuestExit:
+      summary("finished: the guest exited");
+      return static_cast<int>(outcome->status & 0xff);
+    case vmm::RunOutcome::Kind::kShutdown:
+      summary("finished: the guest triple-faulted");
+      return kExitGuestCrash;
+    case vmm::RunOutcome::Kind::kStopRequested:
+      summary("interrupted");
+      return 0;
+    case vmm::RunOutcome::Kind::kLogEnd:
+      summary(rp->tail_error().ok() ? "reached the end of the log" : "reached a torn end of the log");
+      if (!rp->tail_error().ok()) {
+        std::fprintf(stderr, "ftd: warning: %s\n", std::string(rp->tail_error().message()).c_str());
+      }
+      break;
+    case vmm::RunOutcome::Kind::kStoppedAtPoint:
+      summary("stopped");
+      break;
+  }
+  if (!opts.inspect.empty()) {
+    if (int rc = Inspect(m, opts.inspect); rc != 0) return rc;
+  }
+  if (!opts.go_live_at && !opts.go_live) return 0;
+  if (auto s = m.GoLive(rp->last_guest_ns()); !s.ok()) return Fail(CodeFor(s), s);
+  std::fprintf(stderr, "ftd: live at exit %llu (guest time %.3f s): real inputs from now on\n",
+               static_cast<unsigned long long>(m.exit_index()), rp->last_guest_ns() * 1e-9);
+  RunOptions live = opts;
+  live.save_at_exit.reset();
+  return Drive(m, *cw, live);
+}
+
+int LogInfoCommand(const std::string& path, bool epochs, bool entries_list) {
+  auto reader = replay::LogReader::OpenFile(path);
+  if (!reader.ok()) return Fail(CodeFor(reader.status()), reader.status());
+  const proto::LogHeader& h = reader->header();
+  std::map<std::string, std::pair<uint64_t, uint64_t>> by_type;  // count, bytes
+  uint64_t entries = 0, first_exit = 0, last_exit = 0, first_ns = 0, last_ns = 0;
+  bool have_ns = false;
+  std::string end = "none (the recording did not finish cleanly)";
+  absl::Status tail;
+  for (;;) {
+    auto e = reader->Next();
+    if (!e.ok()) {
+      tail = e.status();
+      break;
+    }
+    if (!e->has_value()) break;
+    const proto::LogEntry& x = **e;
+    if (epochs && x.has_epoch()) {
+      std::printf("epoch at exit %llu (guest time %llu ns, %d pages)\n%s",
+                  static_cast<unsigned long long>(x.exit_index()),
+                  static_cast<unsigned long long>(x.epoch().guest_ns()), x.epoch().page_numbers_size(),
+                  replay::FormatRegs(x.epoch().regs()).c_str());
+    }
+    if (entries_list) {
+      std::string detail;
+      if (x.has_clock()) detail = absl::StrFormat("clock %u", x.clock().monotonic_ns());
+      if (x.has_serial()) detail = absl::StrFormat("serial %u bytes", x.serial().data().size());
+      if (x.has_block()) detail = absl::StrFormat("block request %u status %u, %u bytes", x.block().request_id(),
+                                                  x.block().status(), x.block().data().size());
+      if (x.has_net()) {
+        detail = absl::StrFormat("net %u bytes |", x.net().frame().size());
+        for (char ch : x.net().frame()) detail += (ch >= 32 && ch < 127) ? ch : '.';
+        detail += "|";
+      }
+      if (x.has_epoch()) detail = "epoch";
+      if (x.has_end()) detail = "end";
+      std::printf("exit %llu seq %llu %s\n", static_cast<unsigned long long>(x.exit_index()),
+                  static_cast<unsigned long long>(x.seq()), detail.c_str());
+    }
+    if (entries++ == 0) first_exit = x.exit_index();
+    last_exit = x.exit_index();
+    std::string type = x.has_clock() ? "clock" : x.has_serial() ? "serial" : x.has_block() ? "block"
+                     : x.has_net() ? "net" : x.has_epoch() ? "epoch" : x.has_end() ? "end" : "other";
+    auto& t = by_type[type];
+    ++t.first;
+    t.second += x.ByteSizeLong() + replay::kLogFrameHeaderSize;
+    if (x.has_clock() && !x.clock().realtime()) {
+      if (!have_ns) first_ns = x.clock().monotonic_ns();
+      have_ns = true;
+      last_ns = x.clock().monotonic_ns();
+    }
+    if (x.has_end()) {
+      end = x.end().guest_exited() ? absl::StrFormat("guest exited with status %u", x.end().guest_status())
+                                   : std::string("recording stopped");
+    }
+  }
+  std::printf("log %s\n", path.c_str());
+  std::printf("  format version %u, %llu bytes\n", h.format_version(), static_cast<unsigned long long>(reader->size()));
+  std::printf("  image sha256 %s\n", Hex(h.config().image_sha256()).c_str());
+  std::printf("  memory %llu MiB, cmdline \"%s\"\n", static_cast<unsigned long long>(h.config().mem_size() >> 20),
+              h.config().cmdline().c_str());
+  if (h.disk_capacity() != 0) {
+    std::printf("  disk %llu bytes%s, sha256 at start %s\n", static_cast<unsigned long long>(h.disk_capacity()),
+                h.disk_read_only() ? " (read-only)" : "", Hex(h.disk_sha256()).c_str());
+  }
+  std::printf("  network %s\n", h.config().net().empty() ? "none" : h.config().net().c_str());
+  std::printf("  epoch interval %.0f ms\n", h.epoch_interval_ns() * 1e-6);
+  std::printf("  entries %llu, exits %llu..%llu\n", static_cast<unsigned long long>(entries),
+              static_cast<unsigned long long>(first_exit), static_cast<unsigned long long>(last_exit));
+  for (const auto& [type, t] : by_type) {
+    std::printf("    %-7s %10llu entries %12llu bytes\n", type.c_str(), static_cast<unsigned long long>(t.first),
+                static_cast<unsigned long long>(t.second));
+  }
+  std::printf("  guest time %.3f s (clock reads from %.3f s to %.3f s)\n", (last_ns - first_ns) * 1e-9,
+              first_ns * 1e-9, last_ns * 1e-9);
+  std::printf("  end: %s\n", end.c_str());
+  if (!tail.ok()) {
+    std::printf("  torn tail: %s\n", std::string(tail.message()).c_str());
+    return Fail(CodeFor(tail), tail);
+  }
+  return 0;
+}
+
+}  // namespace ftd::cli

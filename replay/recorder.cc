@@ -1,0 +1,121 @@
+#include "replay/recorder.h"
+
+#include <time.h>
+
+#include "absl/strings/str_format.h"
+
+namespace ftd::replay {
+
+void FillEpoch(const vmm::EpochState& state, uint64_t guest_ns, proto::EpochHash* out) {
+  out->set_guest_ns(guest_ns);
+  out->set_regs(state.regs);
+  *out->mutable_devices() = state.devices;
+  for (const auto& [page, hash] : state.pages) {
+    out->add_page_numbers(page);
+    out->add_page_hashes(hash);
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Recorder>> Recorder::Create(const std::string& path,
+                                                           uint64_t epoch_interval_ns) {
+  if (epoch_interval_ns == 0) return absl::InvalidArgumentError("the epoch interval must be positive");
+  return std::unique_ptr<Recorder>(new Recorder(path, epoch_interval_ns));
+}
+
+absl::Status Recorder::Start(proto::LogHeader header) {
+  header.set_format_version(kLogFormatVersion);
+  header.set_epoch_interval_ns(epoch_interval_ns_);
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  header.set_recorded_at_unix_ns(static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec);
+  exit_index_ = header.start_exit_index();
+  next_epoch_ns_ = epoch_interval_ns_;
+  auto w = LogWriter::Create(path_, header);
+  if (!w.ok()) return w.status();
+  writer_ = std::move(*w);
+  return absl::OkStatus();
+}
+
+void Recorder::Append(proto::LogEntry& entry) {
+  if (!status_.ok()) return;
+  if (!writer_) {
+    status_ = absl::FailedPreconditionError("recorder: input before the log header was written");
+    return;
+  }
+  entry.set_exit_index(exit_index_);
+  status_ = writer_->Append(entry);
+}
+
+uint64_t Recorder::LoggingClock::MonotonicNs() {
+  uint64_t v = r_->host_.MonotonicNs();
+  r_->last_guest_ns_ = v;
+  proto::LogEntry e;
+  e.mutable_clock()->set_monotonic_ns(v);
+  r_->Append(e);
+  return v;
+}
+
+int64_t Recorder::LoggingClock::RealtimeNs() {
+  int64_t v = r_->host_.RealtimeNs();
+  proto::LogEntry e;
+  e.mutable_clock()->set_realtime(true);
+  e.mutable_clock()->set_realtime_ns(v);
+  r_->Append(e);
+  return v;
+}
+
+absl::Status Recorder::AtPoint(uint64_t exit_index) {
+  exit_index_ = exit_index;
+  return status_;
+}
+
+absl::StatusOr<std::vector<vmm::HostEvent>> Recorder::Events(std::vector<vmm::HostEvent> host) {
+  for (const vmm::HostEvent& ev : host) {
+    proto::LogEntry e;
+    if (const auto* in = std::get_if<vmm::SerialInputEvent>(&ev)) {
+      e.mutable_serial()->set_data(std::string(in->bytes.begin(), in->bytes.end()));
+    } else if (const auto* c = std::get_if<vmm::BlockCompletionEvent>(&ev)) {
+      auto* b = e.mutable_block();
+      b->set_request_id(c->request_id);
+      b->set_status(c->status);
+      b->set_data(std::string(c->data.begin(), c->data.end()));
+    } else if (const auto* f = std::get_if<vmm::FrameReceivedEvent>(&ev)) {
+      e.mutable_net()->set_frame(std::string(f->frame.begin(), f->frame.end()));
+    }
+    Append(e);
+  }
+  if (!status_.ok()) return status_;
+  return host;
+}
+
+absl::Status Recorder::WaitForHost(std::optional<uint64_t> deadline_ns, int wake_fd) {
+  // Sleeps on host time without logging: only what the guest then reads is an input.
+  if (auto s = writer_ ? writer_->Flush() : absl::OkStatus(); !s.ok()) return s;
+  return vmm::LiveInput::WaitForHostUsing(host_, deadline_ns, wake_fd);
+}
+
+bool Recorder::EpochDue() { return status_.ok() && last_guest_ns_ >= next_epoch_ns_; }
+
+absl::Status Recorder::Epoch(const vmm::EpochState& state) {
+  proto::LogEntry e;
+  FillEpoch(state, last_guest_ns_, e.mutable_epoch());
+  Append(e);
+  ++epochs_;
+  next_epoch_ns_ = last_guest_ns_ + epoch_interval_ns_;
+  return status_;
+}
+
+absl::Status Recorder::Finish(bool guest_exited, uint32_t status, const vmm::EpochState* final_state) {
+  if (!writer_) return status_;
+  if (final_state != nullptr) {
+    if (auto s = Epoch(*final_state); !s.ok()) return s;
+  }
+  proto::LogEntry e;
+  e.mutable_end()->set_guest_exited(guest_exited);
+  e.mutable_end()->set_guest_status(status);
+  Append(e);
+  if (!status_.ok()) return status_;
+  return writer_->Flush(/*durable=*/true);
+}
+
+}  // namespace ftd::replay

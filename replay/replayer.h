@@ -1,0 +1,78 @@
+// Replay: the machine's input source while `ftd replay` runs. Every clock read and host
+// event comes from the log, at the exit index it was recorded at; anything else (the
+// guest reads the clock where the log has none, an epoch hash differs) is a divergence,
+// reported with the point and what differs, and the replay stops.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "replay/log_file.h"
+#include "vmm/input_source.h"
+
+namespace ftd::replay {
+
+class Replayer final : public vmm::InputSource {
+ public:
+  explicit Replayer(LogReader reader);
+
+  const proto::LogHeader& header() const { return reader_.header(); }
+  vmm::Clock& clock() override { return clock_; }
+  bool deterministic() const override { return true; }
+  bool replaying() const override { return true; }
+  absl::Status AtPoint(uint64_t exit_index) override;
+  absl::StatusOr<std::vector<vmm::HostEvent>> Events(std::vector<vmm::HostEvent> host) override;
+  absl::Status WaitForHost(std::optional<uint64_t> deadline_ns, int wake_fd) override;
+  bool EpochDue() override;
+  std::vector<uint64_t> EpochPages() override;
+  absl::Status Epoch(const vmm::EpochState& state) override;
+  absl::Status status() const override { return status_; }
+  bool AtEnd() const override;
+
+  // The guest time of the last clock read replayed: where a go-live continues from.
+  uint64_t last_guest_ns() const { return last_guest_ns_; }
+  uint64_t entries_replayed() const { return entries_; }
+  uint64_t epochs_checked() const { return epochs_; }
+  // Set when the log ended with a LogEnd entry (a complete recording).
+  const std::optional<proto::LogEnd>& end() const { return end_; }
+  // A torn or corrupt tail (the recording was killed): replay stopped before it.
+  const absl::Status& tail_error() const { return tail_error_; }
+
+ private:
+  class ReplayClock final : public vmm::Clock {
+   public:
+    explicit ReplayClock(Replayer* r) : r_(r) {}
+    uint64_t MonotonicNs() override;
+    int64_t RealtimeNs() override;
+
+   private:
+    Replayer* r_;
+  };
+
+  // The next entry, if any (loads it from the reader).
+  const proto::LogEntry* Head() const;
+  void Pop();
+  void Diverge(const std::string& what);
+  std::string DescribeHead() const;
+
+  mutable LogReader reader_;
+  mutable std::optional<proto::LogEntry> head_;
+  mutable bool exhausted_ = false;
+  mutable absl::Status tail_error_;
+  mutable std::optional<proto::LogEnd> end_;
+  ReplayClock clock_{this};
+  uint64_t exit_index_ = 0;
+  uint64_t last_guest_ns_ = 0;
+  int64_t last_realtime_ns_ = 0;
+  uint64_t entries_ = 0;
+  uint64_t epochs_ = 0;
+  absl::Status status_;
+};
+
+// What differs between a recorded epoch and the replayed state, for the report: register
+// names with both values, device-state differences, page numbers. Empty when equal.
+std::string DiffEpoch(const proto::EpochHash& recorded, const proto::EpochHash& replayed);
+// kvm_regs + kvm_sregs bytes as text, one register per "name=value" (the --inspect format).
+std::string FormatRegs(const std::string& regs);
+
+}  // namespace ftd::replay
