@@ -149,7 +149,7 @@ int ReplayCommand(const RunOptions& opts) {
     return Fail(kExitInternal, outcome.status());
   }
   // A complete recording ends with the final state's epoch hash: check it too.
-  if (rp->EpochDue()) {
+  if (rp->FinalEpochDue()) {
     auto st = m.CaptureEpochState(rp->EpochPages());
     absl::Status s = st.ok() ? rp->Epoch(*st) : st.status();
     if (!s.ok()) {

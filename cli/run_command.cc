@@ -49,6 +49,7 @@ int CodeFor(const absl::Status& s) {
     case absl::StatusCode::kPermissionDenied:
       return kExitNoPerm;
     case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:  // e.g. another format version
     case absl::StatusCode::kDataLoss:
     case absl::StatusCode::kResourceExhausted:
       return kExitBadImage;

@@ -46,7 +46,9 @@ absl::StatusOr<std::unique_ptr<LogWriter>> LogWriter::Create(const std::string& 
   if (fd < 0) return absl::InvalidArgumentError(absl::StrFormat("cannot create log %s: %s", path, strerror(errno)));
   std::unique_ptr<LogWriter> w(new LogWriter(fd, path));
   w->buf_ = EncodeFileHeader();
-  auto frame = EncodeFrame(header);
+  proto::LogHeader h = header;
+  h.set_format_version(kLogFormatVersion);
+  auto frame = EncodeFrame(h);
   w->buf_.insert(w->buf_.end(), frame.begin(), frame.end());
   if (auto s = w->Flush(); !s.ok()) return s;
   return w;

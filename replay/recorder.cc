@@ -108,7 +108,11 @@ absl::Status Recorder::Epoch(const vmm::EpochState& state) {
 absl::Status Recorder::Finish(bool guest_exited, uint32_t status, const vmm::EpochState* final_state) {
   if (!writer_) return status_;
   if (final_state != nullptr) {
-    if (auto s = Epoch(*final_state); !s.ok()) return s;
+    proto::LogEntry e;
+    FillEpoch(*final_state, last_guest_ns_, e.mutable_epoch());
+    e.mutable_epoch()->set_final_state(true);
+    Append(e);
+    ++epochs_;
   }
   proto::LogEntry e;
   e.mutable_end()->set_guest_exited(guest_exited);

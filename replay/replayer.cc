@@ -208,7 +208,13 @@ absl::Status Replayer::WaitForHost(std::optional<uint64_t>, int) {
 
 bool Replayer::EpochDue() {
   const proto::LogEntry* h = Head();
-  return status_.ok() && h != nullptr && h->exit_index() == exit_index_ && h->has_epoch();
+  return status_.ok() && h != nullptr && h->exit_index() == exit_index_ && h->has_epoch() &&
+         !h->epoch().final_state();
+}
+
+bool Replayer::FinalEpochDue() const {
+  const proto::LogEntry* h = Head();
+  return status_.ok() && h != nullptr && h->has_epoch() && h->epoch().final_state();
 }
 
 std::vector<uint64_t> Replayer::EpochPages() {

@@ -25,6 +25,9 @@ class Replayer final : public vmm::InputSource {
   absl::Status WaitForHost(std::optional<uint64_t> deadline_ns, int wake_fd) override;
   bool EpochDue() override;
   std::vector<uint64_t> EpochPages() override;
+  // The run has ended and the log's next entry is the final state's epoch hash: the
+  // caller captures the state and passes it to Epoch().
+  bool FinalEpochDue() const;
   absl::Status Epoch(const vmm::EpochState& state) override;
   absl::Status status() const override { return status_; }
   bool AtEnd() const override;
