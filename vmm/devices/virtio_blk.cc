@@ -39,18 +39,11 @@ void VirtioBlk::ReadConfig(uint64_t offset, std::span<uint8_t> data) {
 }
 
 void VirtioBlk::OnQueueNotify(size_t queue) {
-  Virtqueue& q = transport_.queue(queue);
   pushed_ = false;
-  // Bounded: each Pop consumes an available entry, and at most the queue size are pending.
-  while (transport_.live()) {
-    auto chain = q.Pop(*mem_);
-    if (!chain.ok()) {
-      transport_.DeviceNeedsReset(std::string(chain.status().message()));
-      break;
-    }
-    if (!chain->has_value()) break;
-    HandleRequest(std::move(**chain));
-  }
+  transport_.DrainAvailable(queue, *mem_, [this](DescChain chain) {
+    HandleRequest(std::move(chain));
+    return true;
+  });
   if (pushed_) transport_.NotifyUsed(0);
 }
 

@@ -29,14 +29,8 @@ void VirtioNet::OnQueueNotify(size_t queue) {
 void VirtioNet::Transmit() {
   Virtqueue& q = transport_.queue(kTxQueue);
   bool pushed = false;
-  while (transport_.live()) {
-    auto chain = q.Pop(*mem_);
-    if (!chain.ok()) {
-      transport_.DeviceNeedsReset(std::string(chain.status().message()));
-      break;
-    }
-    if (!chain->has_value()) break;
-    const DescChain& c = **chain;
+  transport_.DrainAvailable(kTxQueue, *mem_, [&](DescChain chain) {
+    const DescChain& c = chain;
     uint64_t len = c.readable_len;
     if (len < kVirtioNetHeaderBytes + kEthernetHeaderBytes ||
         len > kVirtioNetHeaderBytes + kMaxFrameBytes) {
@@ -50,10 +44,11 @@ void VirtioNet::Transmit() {
     }
     if (!q.PushUsed(*mem_, c.head, 0).ok()) {
       transport_.DeviceNeedsReset("TX used ring not writable");
-      break;
+      return false;
     }
     pushed = true;
-  }
+    return true;
+  });
   if (pushed) transport_.NotifyUsed(kTxQueue);
 }
 

@@ -330,4 +330,17 @@ absl::Status VirtioMmio::LoadState(const State& s) {
   return absl::OkStatus();
 }
 
+void VirtioMmio::DrainAvailable(size_t index, GuestMemory& mem,
+                                const std::function<bool(DescChain)>& handle) {
+  Virtqueue& q = queue(index);
+  while (live()) {
+    auto chain = q.Pop(mem);
+    if (!chain.ok()) {
+      DeviceNeedsReset(std::string(chain.status().message()));
+      return;
+    }
+    if (!chain->has_value() || !handle(std::move(**chain))) return;
+  }
+}
+
 }  // namespace ftd::vmm

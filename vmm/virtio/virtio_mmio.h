@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -132,6 +133,10 @@ class VirtioMmio final : public Device {
   void NotifyUsed(size_t queue);
   // The driver broke the ring protocol: DEVICE_NEEDS_RESET + config interrupt.
   void DeviceNeedsReset(std::string_view why);
+  // Pops every available chain of queue `index` and hands it to `handle` (false: stop),
+  // until the queue is empty, the device is no longer live, or a malformed ring puts the
+  // device into DEVICE_NEEDS_RESET. Bounded: each pop consumes an available entry.
+  void DrainAvailable(size_t index, GuestMemory& mem, const std::function<bool(DescChain)>& handle);
   uint32_t status() const { return status_; }
   uint32_t interrupt_status() const { return interrupt_status_; }
   bool irq_level() const { return irq_level_; }
