@@ -23,6 +23,8 @@ absl::StatusOr<vmm::Kvm> OpenKvm(const RunOptions& opts, int* code);
 // sees the outcome first (the recorder closes its log there).
 int Drive(vmm::Machine& m, ConsoleWriter& console, const RunOptions& opts,
           const std::function<absl::Status(const vmm::RunOutcome&)>& on_outcome = nullptr);
+// SIGINT/SIGTERM stop `m` (nullptr: nothing to stop) while it runs outside Drive().
+void SetSignalTarget(vmm::Machine* m);
 // The log header of a recording of `m`, booted from `image`.
 absl::StatusOr<proto::LogHeader> RecordingHeader(vmm::Machine& m, std::span<const uint8_t> image,
                                                  const RunOptions& opts);

@@ -127,7 +127,9 @@ int ReplayCommand(const RunOptions& opts) {
   vmm::RunLimits limits;
   limits.stop_at_exit_index = opts.go_live_at ? opts.go_live_at : opts.until;
   double t0 = Now();
+  SetSignalTarget(&m);
   auto outcome = m.Run(limits);
+  SetSignalTarget(nullptr);
   double wall = Now() - t0;
   cw->Flush();
   auto summary = [&](const char* how) {
@@ -157,6 +159,12 @@ int ReplayCommand(const RunOptions& opts) {
       std::fprintf(stderr, "ftd: error: %s\n", std::string(s.message()).c_str());
       return kExitDivergence;
     }
+  }
+  if (outcome->kind == vmm::RunOutcome::Kind::kGuestExit && !rp->AtEnd()) {
+    summary("diverged");
+    std::fprintf(stderr, "ftd: error: divergence at exit %llu: the guest exited, but the log goes on\n",
+                 static_cast<unsigned long long>(m.exit_index()));
+    return kExitDivergence;
   }
   switch (outcome->kind) {
     case vmm::RunOutcome::Kind::kGuestExit:

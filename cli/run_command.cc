@@ -139,6 +139,11 @@ std::optional<uint64_t> ParseSize(const std::string& s) {
   return v * mult;
 }
 
+void SetSignalTarget(vmm::Machine* m) {
+  g_machine.store(m);
+  if (m != nullptr && g_terminate.load()) m->RequestStop();
+}
+
 void InstallTerminationHandlers() {
   struct sigaction sa {};
   sa.sa_handler = OnTerminate;

@@ -2,6 +2,8 @@
 
 #include <time.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_format.h"
 
 namespace ftd::replay {
@@ -94,14 +96,22 @@ absl::Status Recorder::WaitForHost(std::optional<uint64_t> deadline_ns, int wake
   return vmm::LiveInput::WaitForHostUsing(host_, deadline_ns, wake_fd);
 }
 
-bool Recorder::EpochDue() { return status_.ok() && last_guest_ns_ >= next_epoch_ns_; }
+bool Recorder::EpochDue() {
+  // Guest time while recording is the host clock since boot. Read here without logging:
+  // the decision itself is logged (the epoch entry), so a guest that never reads the clock
+  // still gets its epochs.
+  uint64_t now = host_.MonotonicNs();
+  if (now > last_guest_ns_) epoch_time_ns_ = now;
+  return status_.ok() && std::max(last_guest_ns_, epoch_time_ns_) >= next_epoch_ns_;
+}
 
 absl::Status Recorder::Epoch(const vmm::EpochState& state) {
+  uint64_t guest_ns = std::max(last_guest_ns_, epoch_time_ns_);
   proto::LogEntry e;
-  FillEpoch(state, last_guest_ns_, e.mutable_epoch());
+  FillEpoch(state, guest_ns, e.mutable_epoch());
   Append(e);
   ++epochs_;
-  next_epoch_ns_ = last_guest_ns_ + epoch_interval_ns_;
+  next_epoch_ns_ = guest_ns + epoch_interval_ns_;
   return status_;
 }
 
@@ -109,7 +119,7 @@ absl::Status Recorder::Finish(bool guest_exited, uint32_t status, const vmm::Epo
   if (!writer_) return status_;
   if (final_state != nullptr) {
     proto::LogEntry e;
-    FillEpoch(*final_state, last_guest_ns_, e.mutable_epoch());
+    FillEpoch(*final_state, std::max(last_guest_ns_, host_.MonotonicNs()), e.mutable_epoch());
     e.mutable_epoch()->set_final_state(true);
     Append(e);
     ++epochs_;

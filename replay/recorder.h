@@ -61,6 +61,7 @@ class Recorder final : public vmm::InputSource {
   uint64_t exit_index_ = 0;
   uint64_t last_guest_ns_ = 0;
   uint64_t next_epoch_ns_ = 0;
+  uint64_t epoch_time_ns_ = 0;  // host time at the last EpochDue check (not logged)
   uint64_t epochs_ = 0;
   absl::Status status_;
 };

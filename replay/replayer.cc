@@ -2,6 +2,7 @@
 
 #include <linux/kvm.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 
@@ -141,7 +142,9 @@ void Replayer::Diverge(const std::string& what) {
 
 bool Replayer::AtEnd() const {
   const proto::LogEntry* h = Head();
-  return h == nullptr || h->has_end();
+  // The final state's epoch comes after the last point's inputs: nothing is left to replay.
+  return h == nullptr || h->has_end() ||
+         (h->has_epoch() && h->epoch().final_state() && h->exit_index() <= exit_index_);
 }
 
 absl::Status Replayer::AtPoint(uint64_t exit_index) {
@@ -227,6 +230,8 @@ absl::Status Replayer::Epoch(const vmm::EpochState& state) {
   proto::EpochHash recorded = Head()->epoch();
   Pop();
   ++epochs_;
+  // A guest that never reads the clock still has guest time: the epochs carry it.
+  last_guest_ns_ = std::max(last_guest_ns_, recorded.guest_ns());
   // The replayed state, with the recorded pages hashed as they are now (the machine
   // hashed them on request, whatever this run's dirty log says).
   proto::EpochHash replayed;

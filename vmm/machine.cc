@@ -229,7 +229,8 @@ std::string GuestCmdline(const MachineConfig& config) {
     if (!out.empty()) out += ' ';
     out += absl::StrFormat("virtio_mmio.device=%u@%#x:%u", virtio_mmio::kSize, base, irq);
   };
-  if (!config.disk_path.empty()) add(kVirtioBlkBase, kIrqVirtioBlk);
+  // A replay may have no disk file, only the recorded geometry: the guest still has the disk.
+  if (!config.disk_path.empty() || config.disk_geometry) add(kVirtioBlkBase, kIrqVirtioBlk);
   if (!config.net.empty() && config.net != "none") add(kVirtioNetBase, kIrqVirtioNet);
   return out;
 }
