@@ -46,3 +46,11 @@ trap 'rm -f "$snap"' EXIT
 run run --guest "$g/compute.elf" --cmdline "iters=20000000 size=65536 hz=1000" --save-at-exit 100 --save "$snap"
 run resume --snapshot "$snap"
 echo "host reference: $("$g/compute_ref" 20000000 65536)"
+
+# Record a run, replay it exactly (idle time skipped), and look inside the log.
+log=$(mktemp --suffix=.log)
+trap 'rm -f "$snap" "$log"' EXIT
+run record --guest "$g/ticks.elf" --cmdline "ticks=20 hz=100" --log "$log" >/dev/null
+run replay --guest "$g/ticks.elf" --log "$log" | tail -1
+run log info "$log"
+run replay --guest "$g/ticks.elf" --log "$log" --until 13 --inspect regs
