@@ -7,31 +7,9 @@
 #   kv_testbed_test.sh BUILD_DIR SOURCE_DIR
 # Exit 0 pass, 1 fail, 77 skip (no /dev/kvm or not root) unless FTD_REQUIRE_KVM=1.
 set -uo pipefail
-build=$(cd "$1" && pwd)
-src=$(cd "$2" && pwd)
-
-skip() {
-  if [ "${FTD_REQUIRE_KVM:-}" = 1 ]; then echo "FAIL: $* (FTD_REQUIRE_KVM=1)"; exit 1; fi
-  echo "SKIP: $*"; exit 77
-}
-[ -e /dev/kvm ] || skip "needs /dev/kvm"
-[ "$(id -u)" = 0 ] || skip "needs root (network namespaces)"
-
-export FTD_TESTBED_PREFIX="kvt$$"
-tb="$src/deploy/testbed.sh"
-work=$(mktemp -d)
-ftd_pid=
-cleanup() {
-  [ -n "$ftd_pid" ] && kill -9 "$ftd_pid" 2>/dev/null
-  "$tb" down >/dev/null 2>&1
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; for f in "$work"/ftd*.out; do echo "--- $f"; tail -20 "$f"; done; exit 1; }
-in_a() { ip netns exec "$FTD_TESTBED_PREFIX-a" "$@"; }
-in_client() { ip netns exec "$FTD_TESTBED_PREFIX-client" "$@"; }
-guest=198.18.0.10
-ftkv() { in_client timeout 20 "$build/ftkv" "$guest" "$@"; }
+TESTBED_PREFIX_BASE=kvt
+# shellcheck source=kv_testbed_lib.sh
+source "$(dirname "$0")/kv_testbed_lib.sh"
 
 "$tb" up >/dev/null || fail "testbed up"
 truncate -s 8M "$work/disk.img"
@@ -55,12 +33,6 @@ grep -q "kv ready ip=$guest port=7000 keys=0" "$work/ftd1.out" || fail "unexpect
 in_client ping -c 3 -i 0.2 -W 2 "$guest" >"$work/ping.txt" || fail "ping: $(cat "$work/ping.txt")"
 echo "ping ok: $(grep -o 'rtt.*' "$work/ping.txt")"
 
-expect() {  # expect "OUTPUT" EXIT_CODE ftkv-args...
-  local want=$1 code=$2; shift 2
-  local got rc
-  got=$(ftkv "$@"); rc=$?
-  [ "$got" = "$want" ] && [ "$rc" = "$code" ] || fail "ftkv $*: got '$got' (exit $rc), want '$want' (exit $code)"
-}
 expect "OK" 0 set color blue
 expect "OK blue" 0 get color
 expect "OK 1" 0 incr hits
