@@ -61,12 +61,18 @@ LogWriter::~LogWriter() {
 
 absl::Status LogWriter::Append(proto::LogEntry& entry) {
   entry.set_seq(++seq_);
-  auto frame = EncodeFrame(entry);
-  if (frame.size() - kLogFrameHeaderSize > kMaxLogFrame) {
-    return absl::ResourceExhaustedError(absl::StrFormat("log entry %u is %u bytes, over the %u-byte limit", seq_,
-                                                        frame.size(), kMaxLogFrame));
+  // Serialized straight into the buffer: this runs for every clock read while recording.
+  size_t len = entry.ByteSizeLong();
+  if (len > kMaxLogFrame) {
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("log entry %u is %u bytes, over the %u-byte limit", seq_, len, kMaxLogFrame));
   }
-  buf_.insert(buf_.end(), frame.begin(), frame.end());
+  size_t at = buf_.size();
+  buf_.resize(at + kLogFrameHeaderSize + len);
+  uint8_t* payload = buf_.data() + at + kLogFrameHeaderSize;
+  entry.SerializeWithCachedSizesToArray(payload);
+  Put32(buf_.data() + at, static_cast<uint32_t>(len));
+  Put32(buf_.data() + at + 4, vmm::Crc32({payload, len}));
   if (buf_.size() >= (1u << 16)) return Flush();
   return absl::OkStatus();
 }
