@@ -12,17 +12,8 @@ namespace ftd::backup {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
-      .count();
-}
-
-uint64_t UnixNs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
+using repl::SteadyNowNs;
+using repl::UnixNowNs;
 
 grpc::Status ToGrpc(const absl::Status& s) {
   // absl and gRPC share the canonical code numbering.
@@ -113,7 +104,7 @@ grpc::Status ReplicationServer::Stream(
   streams_started_.fetch_add(1);
   Session session;
   session.context = context;
-  session.last_heard_ns.store(NowNs());
+  session.last_heard_ns.store(SteadyNowNs());
   {
     // One primary at a time. A reconnecting primary may find its old stream still winding
     // down (or, if it died, still within the peer timeout): wait that long, then refuse.
@@ -153,7 +144,7 @@ grpc::Status ReplicationServer::ReadLoop(
   MessageValidator validator(options_.limits, received_seq_.load());
   proto::PrimaryMessage msg;
   while (stream->Read(&msg)) {
-    session.last_heard_ns.store(NowNs());
+    session.last_heard_ns.store(SteadyNowNs());
     if (absl::Status s = validator.Check(msg); !s.ok()) return ToGrpc(s);
     switch (msg.msg_case()) {
       case proto::PrimaryMessage::kHello: {
@@ -268,7 +259,7 @@ void ReplicationServer::WriteLoop(
       }
       if (session.hello_answered && !done && Clock::now() >= next_heartbeat) {
         proto::BackupMessage hb;
-        hb.mutable_heartbeat()->set_sent_unix_ns(UnixNs());
+        hb.mutable_heartbeat()->set_sent_unix_ns(UnixNowNs());
         out.push_back(std::move(hb));
         next_heartbeat = Clock::now() + options_.heartbeat_interval;
       }
@@ -280,7 +271,7 @@ void ReplicationServer::WriteLoop(
       }
     }
     if (done) return;
-    if (NowNs() - session.last_heard_ns.load() > timeout_ns) {
+    if (SteadyNowNs() - session.last_heard_ns.load() > timeout_ns) {
       session.peer_dead.store(true);
       if (callbacks_.on_peer_dead) callbacks_.on_peer_dead();
       context->TryCancel();

@@ -8,17 +8,8 @@ namespace ftd::primary {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
-      .count();
-}
-
-uint64_t UnixNs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
+using repl::SteadyNowNs;
+using repl::UnixNowNs;
 
 absl::Status FromGrpc(const grpc::Status& s) {
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
@@ -70,7 +61,7 @@ absl::StatusOr<std::unique_ptr<ReplicationClient>> ReplicationClient::Connect(
   hello.mutable_hello()->set_protocol_version(o.protocol_version);
   hello.mutable_hello()->set_vm_id(o.vm_id);
   hello.mutable_hello()->set_generation(o.generation);
-  self->last_heard_ns_.store(NowNs());
+  self->last_heard_ns_.store(SteadyNowNs());
   if (!self->stream_->Write(hello)) {
     return FromGrpc(self->stream_->Finish());
   }
@@ -193,7 +184,7 @@ void ReplicationClient::MarkDead(absl::Status why) {
 void ReplicationClient::ReadLoop() {
   proto::BackupMessage msg;
   while (stream_->Read(&msg)) {
-    last_heard_ns_.store(NowNs());
+    last_heard_ns_.store(SteadyNowNs());
     std::unique_lock lock(mu_);
     if (!hello_done_) {
       if (!msg.has_hello_reply()) {
@@ -285,7 +276,7 @@ void ReplicationClient::WriteLoop() {
     if (stop) return;
     if (Clock::now() - last_write >= options_.heartbeat_interval) {
       proto::PrimaryMessage hb;
-      hb.mutable_heartbeat()->set_sent_unix_ns(UnixNs());
+      hb.mutable_heartbeat()->set_sent_unix_ns(UnixNowNs());
       if (!stream_->Write(hb)) {
         MarkDead(
             absl::UnavailableError(absl::StrCat("write to backup ", options_.target, " failed")));
@@ -293,7 +284,7 @@ void ReplicationClient::WriteLoop() {
       }
       last_write = Clock::now();
     }
-    if (NowNs() - last_heard_ns_.load() > timeout_ns) {
+    if (SteadyNowNs() - last_heard_ns_.load() > timeout_ns) {
       MarkDead(absl::UnavailableError(absl::StrCat("backup ", options_.target, " silent for ",
                                                    options_.peer_timeout.count(), " ms")));
       return;

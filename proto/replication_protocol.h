@@ -50,4 +50,8 @@ struct TlsFiles {
 // signed by the CA and valid now. Errors name the file and say what to do.
 absl::StatusOr<TlsMaterial> LoadTlsMaterial(const TlsFiles& files);
 
+// Steady-clock nanoseconds (peer timeouts) and wall-clock nanoseconds (heartbeat stamps).
+int64_t SteadyNowNs();
+uint64_t UnixNowNs();
+
 }  // namespace ftd::repl
