@@ -30,6 +30,7 @@ struct ReplicationServer::Session {
   std::deque<proto::BackupMessage> outgoing;  // HelloReply, ResyncRequest; acks are coalesced
   bool hello_answered = false;                // acks and heartbeats only after the HelloReply
   bool done = false;                          // the reader has finished
+  bool accepted = false;                      // the Hello was accepted (reader thread only)
   std::atomic<bool> peer_dead{false};
   std::atomic<int64_t> last_heard_ns{0};
 };
@@ -132,8 +133,12 @@ grpc::Status ReplicationServer::Stream(
     active_ended_.notify_all();
   }
   if (session.peer_dead) {
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                        absl::StrCat("primary silent for ", options_.peer_timeout.count(), " ms"));
+    status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          absl::StrCat("primary silent for ", options_.peer_timeout.count(), " ms"));
+  }
+  if (session.accepted && callbacks_.on_stream_end) {
+    callbacks_.on_stream_end(status.ok() ? std::string("the primary ended the stream")
+                                         : status.error_message());
   }
   return status;
 }
@@ -161,8 +166,12 @@ grpc::Status ReplicationServer::ReadLoop(
         } else if (!options_.vm_id.empty() && hello.vm_id() != options_.vm_id) {
           r->set_reason(absl::StrCat("this backup protects VM '", options_.vm_id, "', not '",
                                      hello.vm_id(), "'"));
+        } else if (std::string why = callbacks_.check_hello ? callbacks_.check_hello(hello) : "";
+                   !why.empty()) {
+          r->set_reason(why);
         } else {
           r->set_accepted(true);
+          session.accepted = true;
         }
         const bool accepted = r->accepted();
         const std::string reason = r->reason();

@@ -39,6 +39,12 @@ struct ReplicationCallbacks {
   std::function<absl::Status(uint64_t offset, const std::string& data, bool last)> on_state;
   // The current primary went silent for the peer timeout (failover decides what next).
   std::function<void()> on_peer_dead;
+  // A stream whose Hello was accepted ended, for whatever reason (`why`): a primary that
+  // was killed closes its connection long before the peer timeout.
+  std::function<void(const std::string& why)> on_stream_end;
+  // Extra admission check of a Hello the protocol accepts: a non-empty answer refuses the
+  // primary with that reason (e.g. a stale generation, a backup already following one).
+  std::function<std::string(const proto::Hello&)> check_hello;
 };
 
 class ReplicationServer final : public proto::Replication::Service {

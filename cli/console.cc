@@ -30,12 +30,18 @@ ConsoleWriter::~ConsoleWriter() {
 }
 
 void ConsoleWriter::Write(std::span<const uint8_t> bytes) {
+  std::lock_guard lock(mu_);
   buf_.insert(buf_.end(), bytes.begin(), bytes.end());
   // Line-buffered: a newline or a full buffer goes out at once.
-  if (buf_.size() >= 4096 || (!bytes.empty() && bytes.back() == '\n')) Flush();
+  if (buf_.size() >= 4096 || (!bytes.empty() && bytes.back() == '\n')) FlushLocked();
 }
 
 void ConsoleWriter::Flush() {
+  std::lock_guard lock(mu_);
+  FlushLocked();
+}
+
+void ConsoleWriter::FlushLocked() {
   size_t off = 0;
   while (off < buf_.size()) {
     ssize_t n = write(fd_, buf_.data() + off, buf_.size() - off);

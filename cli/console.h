@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -22,7 +23,9 @@ class ConsoleWriter {
 
  private:
   explicit ConsoleWriter(int fd) : fd_(fd) {}
+  void FlushLocked();
   int fd_;
+  std::mutex mu_;  // output commit writes from its release thread
   std::vector<uint8_t> buf_;
 };
 

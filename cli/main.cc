@@ -2,10 +2,88 @@
 #include <signal.h>
 
 #include "CLI/CLI.hpp"
+#include "cli/pair_command.h"
 #include "cli/replay_command.h"
 #include "cli/run_command.h"
+#include "cli/status_command.h"
 #include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
+
+namespace {
+
+bool DaemonMode(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--role" || a.rfind("--role=", 0) == 0) return true;
+  }
+  return false;
+}
+
+// `ftd --role primary|backup ...`: the fault-tolerant pair.
+int DaemonMain(int argc, char** argv) {
+  CLI::App app{"ftd --role primary|backup: one host of a fault-tolerant VM pair"};
+  ftd::cli::RunOptions run;
+  run.serial_stdin = false;
+  ftd::cli::PairOptions pair;
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose, "log what ftd does to standard error");
+  app.add_option("--role", pair.role, "primary (runs the VM) or backup (replays it, takes over)")
+      ->required()->check(CLI::IsMember({"primary", "backup"}));
+  app.add_option("--peer", pair.peer, "primary: the backup, HOST[:PORT] (port 7411 by default)");
+  app.add_option("--listen", pair.listen, "backup: ADDR[:PORT] to listen on")->capture_default_str();
+  app.add_option("--guest", run.guest, "primary: Multiboot image (the backup gets everything from the primary)");
+  app.add_option("--mem", run.mem, "primary: guest RAM, e.g. 64M or 1G")->capture_default_str();
+  app.add_option("--cmdline", run.cmdline, "primary: the guest's Multiboot command line");
+  app.add_option("--disk", run.disk, "the disk image: primary's image; backup's replica (replicated) or the shared image");
+  app.add_option("--disk-mode", pair.disk_mode, "replicated (each host its own copy) or shared (one image)")
+      ->capture_default_str();
+  app.add_option("--net", run.net, "none or tap:IFNAME (backup: default as on the primary)")->capture_default_str();
+  app.add_option("--mac", run.mac, "primary: the virtio-net MAC address")->capture_default_str();
+  app.add_option("--epoch-ms", run.epoch_ms, "primary: guest time between epoch hashes")->capture_default_str();
+  app.add_option("--arbiter", pair.arbiter, "file:DIR on storage both hosts share (split-brain arbiter)");
+  app.add_option("--node", pair.node, "this host's name at the arbiter (default: the hostname)");
+  app.add_option("--vm-id", pair.vm_id, "the protected VM's name (both sides must agree)")->capture_default_str();
+  app.add_option("--ca", pair.ca, "the pair's CA certificate (PEM)");
+  app.add_option("--cert", pair.cert, "this host's certificate (PEM)");
+  app.add_option("--key", pair.key, "this host's private key (PEM)");
+  app.add_flag("--insecure", pair.insecure, "plaintext replication without authentication (trusted labs only)");
+  app.add_option("--heartbeat-ms", pair.heartbeat_ms, "heartbeat interval")->capture_default_str();
+  app.add_option("--peer-timeout-ms", pair.peer_timeout_ms, "silence after which the peer is dead")
+      ->capture_default_str();
+  app.add_option("--peer-wait-s", pair.peer_wait_s, "primary: how long to wait for the backup at start")
+      ->capture_default_str();
+  app.add_option("--max-unacked-entries", pair.max_unacked_entries,
+                 "primary: unacknowledged log entries at which the guest pauses")->capture_default_str();
+  app.add_option("--max-unacked-bytes", pair.max_unacked_bytes,
+                 "primary: unacknowledged log bytes at which the guest pauses")->capture_default_str();
+  app.add_option("--status-file", pair.status_file, "where ftd keeps its status (default /run/ftd/ftd-ROLE.status)");
+  app.add_option("--console", run.console, "guest console: stdio or file:PATH")->capture_default_str();
+  app.add_flag("--stdin,!--no-stdin", run.serial_stdin, "feed standard input to the guest's serial port");
+  app.add_option("--kvm", run.kvm_device, "the KVM device")->capture_default_str();
+  CLI::App* status_cmd = app.add_subcommand("status", "what a running `ftd --role` reports about itself");
+  std::string status_file = "/run/ftd/ftd-primary.status";
+  bool status_json = false;
+  status_cmd->add_option("--status-file", status_file, "the daemon's --status-file")->capture_default_str();
+  status_cmd->add_flag("--json", status_json, "print the raw JSON report");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : ftd::cli::kExitUsage;
+  }
+  if (verbose) spdlog::set_level(spdlog::level::info);
+  if (pair.role == "primary") {
+    if (run.guest.empty()) {
+      std::fprintf(stderr, "ftd: error: --role primary needs --guest IMAGE\n");
+      return ftd::cli::kExitUsage;
+    }
+    return ftd::cli::PrimaryCommand(run, pair);
+  }
+  return ftd::cli::BackupCommand(run, pair);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   // Standard output carries only the guest's console: ftd's own messages go to stderr.
@@ -14,8 +92,10 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::warn);
   signal(SIGPIPE, SIG_IGN);
   ftd::cli::InstallTerminationHandlers();
+  if (DaemonMode(argc, argv)) return DaemonMain(argc, argv);
 
-  CLI::App app{"ftd: fault-tolerant KVM virtual machines (record, replay, protect)"};
+  CLI::App app{"ftd: fault-tolerant KVM virtual machines (record, replay, protect)\n"
+               "The pair: ftd --role primary --peer HOST ... / ftd --role backup ... (ftd --role primary --help)"};
   app.require_subcommand(1);
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "log what ftd does to standard error");
@@ -79,6 +159,12 @@ int main(int argc, char** argv) {
   resume_cmd->add_option("--snapshot", run.snapshot, "snapshot file")->required();
   add_run_options(resume_cmd);
 
+  CLI::App* status_cmd = app.add_subcommand("status", "what a running `ftd --role` reports about itself");
+  std::string status_file = "/run/ftd/ftd-primary.status";
+  bool status_json = false;
+  status_cmd->add_option("--status-file", status_file, "the daemon's --status-file")->capture_default_str();
+  status_cmd->add_flag("--json", status_json, "print the raw JSON report");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -91,5 +177,6 @@ int main(int argc, char** argv) {
   if (*replay_cmd) return ftd::cli::ReplayCommand(run);
   if (*log_info_cmd) return ftd::cli::LogInfoCommand(log_path, log_epochs, log_entries);
   if (*resume_cmd) return ftd::cli::ResumeCommand(run);
+  if (*status_cmd) return ftd::cli::StatusCommand(status_file, status_json);
   return ftd::cli::kExitUsage;
 }

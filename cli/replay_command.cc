@@ -25,7 +25,8 @@ double Now() {
   return static_cast<double>(ts.tv_sec) + ts.tv_nsec * 1e-9;
 }
 
-// Builds the machine configuration a log was recorded with.
+}  // namespace
+
 absl::StatusOr<vmm::MachineConfig> ConfigFromLog(const proto::LogHeader& h, const RunOptions& opts) {
   vmm::MachineConfig c;
   c.mem_size = h.config().mem_size();
@@ -47,6 +48,8 @@ absl::StatusOr<vmm::MachineConfig> ConfigFromLog(const proto::LogHeader& h, cons
   }
   return c;
 }
+
+namespace {
 
 int Inspect(vmm::Machine& m, const std::string& what) {
   if (what == "regs") {

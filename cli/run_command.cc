@@ -27,12 +27,14 @@ constexpr uint64_t kMaxImageSize = 256ull << 20;
 std::atomic<vmm::Machine*> g_machine{nullptr};
 
 std::atomic<bool> g_terminate{false};
+std::atomic<void (*)()> g_terminate_hook{nullptr};
 
 // SIGINT/SIGTERM: stop at the next exit (and save, with --save). A signal that comes
 // while the machine is still being built is remembered and honoured once it runs.
 void OnTerminate(int) {
   g_terminate.store(true);
   if (vmm::Machine* m = g_machine.load()) m->RequestStop();
+  if (auto hook = g_terminate_hook.load()) hook();
 }
 
 }  // namespace
@@ -144,6 +146,13 @@ void SetSignalTarget(vmm::Machine* m) {
   if (m != nullptr && g_terminate.load()) m->RequestStop();
 }
 
+void SetTerminateHook(void (*hook)()) {
+  g_terminate_hook.store(hook);
+  if (hook != nullptr && g_terminate.load()) hook();
+}
+
+bool TerminationRequested() { return g_terminate.load(); }
+
 void InstallTerminationHandlers() {
   struct sigaction sa {};
   sa.sa_handler = OnTerminate;
@@ -151,26 +160,30 @@ void InstallTerminationHandlers() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-int RunCommand(const RunOptions& opts, bool record) {
+std::optional<BootedVm> BootFromOptions(const RunOptions& opts, std::unique_ptr<vmm::InputSource> input,
+                                        vmm::OutputGate* gate, int* code) {
+  auto fail = [code](int c, const absl::Status& s) {
+    *code = Fail(c, s);
+    return std::nullopt;
+  };
   auto mem = ParseSize(opts.mem);
-  if (!mem) return Fail(kExitUsage, absl::InvalidArgumentError("--mem '" + opts.mem + "': expected e.g. 64M or 1G"));
+  if (!mem) return fail(kExitUsage, absl::InvalidArgumentError("--mem '" + opts.mem + "': expected e.g. 64M or 1G"));
   if (opts.save_at_exit && opts.save_path.empty()) {
-    return Fail(kExitUsage, absl::InvalidArgumentError("--save-at-exit needs --save PATH"));
+    return fail(kExitUsage, absl::InvalidArgumentError("--save-at-exit needs --save PATH"));
   }
   if (opts.disk_readonly && opts.disk.empty()) {
-    return Fail(kExitUsage, absl::InvalidArgumentError("--disk-readonly needs --disk PATH"));
+    return fail(kExitUsage, absl::InvalidArgumentError("--disk-readonly needs --disk PATH"));
   }
-  if (opts.net != "none" && !(opts.net.rfind("tap:", 0) == 0 && opts.net.size() > 4)) {
-    return Fail(kExitUsage, absl::InvalidArgumentError(
-                                absl::StrFormat("--net '%s': expected 'none' or 'tap:IFNAME'", opts.net)));
-  }
+  if (auto s = CheckNetOption(opts.net); !s.ok()) return fail(kExitUsage, s);
   auto mac = vmm::ParseMac(opts.mac);
   if (!mac) {
-    return Fail(kExitUsage, absl::InvalidArgumentError(
+    return fail(kExitUsage, absl::InvalidArgumentError(
                                 absl::StrFormat("--mac '%s': expected six hex bytes, e.g. 52:54:00:12:34:56", opts.mac)));
   }
+  BootedVm vm;
   auto image = vmm::ReadWholeFile(opts.guest, kMaxImageSize);
-  if (!image.ok()) return Fail(CodeFor(image.status()), image.status());
+  if (!image.ok()) return fail(CodeFor(image.status()), image.status());
+  vm.image = std::move(*image);
   vmm::MachineConfig config;
   config.mem_size = *mem;
   config.cmdline = opts.cmdline;
@@ -178,18 +191,40 @@ int RunCommand(const RunOptions& opts, bool record) {
   config.disk_read_only = opts.disk_readonly;
   config.net = opts.net;
   config.mac = *mac;
-  auto guest = vmm::LoadGuest(config, *image);
+  config.output_gate = gate;
+  auto guest = vmm::LoadGuest(config, vm.image);
   if (!guest.ok()) {
-    if (guest.status().code() != absl::StatusCode::kInvalidArgument) return Fail(kExitInternal, guest.status());
-    return Fail(kExitBadImage, absl::InvalidArgumentError(
+    if (guest.status().code() != absl::StatusCode::kInvalidArgument) return fail(kExitInternal, guest.status());
+    return fail(kExitBadImage, absl::InvalidArgumentError(
                                    absl::StrFormat("%s: %s", opts.guest, guest.status().message())));
   }
   auto console = ConsoleWriter::Open(opts.console);
-  if (!console.ok()) return Fail(kExitUsage, console.status());
-  int code = 0;
-  auto kvm = OpenKvm(opts, &code);
-  if (!kvm.ok()) return Fail(code, kvm.status());
-  ConsoleWriter* cw = console->get();
+  if (!console.ok()) return fail(kExitUsage, console.status());
+  vm.console = std::move(*console);
+  int kvm_code = 0;
+  auto kvm = OpenKvm(opts, &kvm_code);
+  if (!kvm.ok()) return fail(kvm_code, kvm.status());
+  vm.kvm = std::make_unique<vmm::Kvm>(std::move(*kvm));
+  ConsoleWriter* cw = vm.console.get();
+  auto machine = vmm::Machine::Boot(*vm.kvm, std::move(*guest),
+                                    [cw](std::span<const uint8_t> b) { cw->Write(b); }, std::move(input));
+  if (!machine.ok()) {
+    // A disk or tap that cannot be opened is the user's to fix, not an internal failure.
+    absl::StatusCode c = machine.status().code();
+    bool user = c == absl::StatusCode::kNotFound || c == absl::StatusCode::kPermissionDenied ||
+                c == absl::StatusCode::kInvalidArgument;
+    return fail(user ? CodeFor(machine.status()) : kExitInternal, machine.status());
+  }
+  vm.machine = std::move(*machine);
+  return vm;
+}
+
+absl::Status CheckNetOption(const std::string& net) {
+  if (net == "none" || (net.rfind("tap:", 0) == 0 && net.size() > 4)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrFormat("--net '%s': expected 'none' or 'tap:IFNAME'", net));
+}
+
+int RunCommand(const RunOptions& opts, bool record) {
   replay::Recorder* recorder = nullptr;
   std::unique_ptr<vmm::InputSource> input;
   if (record) {
@@ -198,21 +233,16 @@ int RunCommand(const RunOptions& opts, bool record) {
     recorder = r->get();
     input = std::move(*r);
   }
-  auto machine = vmm::Machine::Boot(*kvm, std::move(*guest),
-                                    [cw](std::span<const uint8_t> b) { cw->Write(b); }, std::move(input));
-  if (!machine.ok()) {
-    // A disk or tap that cannot be opened is the user's to fix, not an internal failure.
-    absl::StatusCode c = machine.status().code();
-    bool user = c == absl::StatusCode::kNotFound || c == absl::StatusCode::kPermissionDenied ||
-                c == absl::StatusCode::kInvalidArgument;
-    return Fail(user ? CodeFor(machine.status()) : kExitInternal, machine.status());
-  }
-  if (!record) return Drive(**machine, *cw, opts);
-  auto header = RecordingHeader(**machine, *image, opts);
+  int code = 0;
+  auto vm = BootFromOptions(opts, std::move(input), nullptr, &code);
+  if (!vm) return code;
+  ConsoleWriter* cw = vm->console.get();
+  if (!record) return Drive(*vm->machine, *cw, opts);
+  auto header = RecordingHeader(*vm->machine, vm->image, opts);
   if (!header.ok()) return Fail(CodeFor(header.status()), header.status());
   if (auto s = recorder->Start(*header); !s.ok()) return Fail(kExitUsage, s);
-  vmm::Machine* mp = machine->get();
-  return Drive(**machine, *cw, opts, [recorder, mp, &opts](const vmm::RunOutcome& o) {
+  vmm::Machine* mp = vm->machine.get();
+  return Drive(*mp, *cw, opts, [recorder, mp, &opts](const vmm::RunOutcome& o) {
     bool exited = o.kind == vmm::RunOutcome::Kind::kGuestExit;
     auto final_state = mp->CaptureEpochState();
     if (!final_state.ok()) return final_state.status();

@@ -169,6 +169,12 @@ bool ReplicationClient::WaitForAck(uint64_t seq, std::chrono::milliseconds timeo
   return acknowledged_seq() >= seq;
 }
 
+bool ReplicationClient::WaitForStateAck(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, timeout, [&] { return !state_reset_pending_ || dead_.load(); });
+  return !state_reset_pending_ && !dead_.load();
+}
+
 void ReplicationClient::MarkDead(absl::Status why) {
   {
     std::lock_guard lock(mu_);
@@ -207,6 +213,7 @@ void ReplicationClient::ReadLoop() {
         if (state_reset_pending_) {
           if (r != 0) break;  // counts in the log before the state transfer
           state_reset_pending_ = false;
+          cv_.notify_all();
         }
         if (r > sent_seq_ || r < acknowledged_seq() || msg.ack().replayed_seq() > r) {
           const std::string what =

@@ -63,6 +63,10 @@ class ReplicationClient {
   // True once acknowledged_seq() >= seq; false on timeout or when the stream is dead.
   bool WaitForAck(uint64_t seq, std::chrono::milliseconds timeout);
 
+  // True once the backup acknowledged the completed state transfer (its Ack {0, 0});
+  // false on timeout or when the stream is dead.
+  bool WaitForStateAck(std::chrono::milliseconds timeout);
+
   bool peer_dead() const { return dead_.load(); }
   // OK while the stream is healthy; otherwise why it is not.
   absl::Status status() const;

@@ -27,17 +27,37 @@ inline constexpr uint32_t kMaxLogFrame = 16u << 20;
 std::vector<uint8_t> EncodeFrame(const google::protobuf::MessageLite& msg);
 std::vector<uint8_t> EncodeFileHeader();
 
-class LogWriter {
+// Where a recording's entries go: a file (LogWriter) or a replication stream (primary/).
+class LogSink {
+ public:
+  virtual ~LogSink() = default;
+  // Assigns the next sequence number to `entry` and takes it.
+  virtual absl::Status Append(proto::LogEntry& entry) = 0;
+  // Makes what was appended leave now (and reach stable storage when `durable`).
+  virtual absl::Status Flush(bool durable = false) = 0;
+  virtual uint64_t last_seq() const = 0;
+};
+
+// Where a replay's entries come from: a file (LogReader) or a replication stream (backup/).
+class EntrySource {
+ public:
+  virtual ~EntrySource() = default;
+  // The next entry; nullopt at the end. May block until one arrives (a stream). Errors
+  // (a torn tail) end the source.
+  virtual absl::StatusOr<std::optional<proto::LogEntry>> Next() = 0;
+};
+
+class LogWriter final : public LogSink {
  public:
   // Creates (truncates) `path` and writes the file header and `header`.
   static absl::StatusOr<std::unique_ptr<LogWriter>> Create(const std::string& path,
                                                            const proto::LogHeader& header);
   ~LogWriter();
   // Assigns the next sequence number to `entry` and buffers it.
-  absl::Status Append(proto::LogEntry& entry);
+  absl::Status Append(proto::LogEntry& entry) override;
   // Writes buffered entries to the file (and fdatasync when `durable`).
-  absl::Status Flush(bool durable = false);
-  uint64_t last_seq() const { return seq_; }
+  absl::Status Flush(bool durable = false) override;
+  uint64_t last_seq() const override { return seq_; }
   uint64_t bytes_written() const { return bytes_; }
 
  private:
@@ -50,7 +70,7 @@ class LogWriter {
 };
 
 // Reads a whole log held in memory (files are mapped or read in full).
-class LogReader {
+class LogReader final : public EntrySource {
  public:
   // Checks the file header and parses the LogHeader frame.
   static absl::StatusOr<LogReader> Open(std::vector<uint8_t> bytes, std::string what);
@@ -59,7 +79,7 @@ class LogReader {
   const proto::LogHeader& header() const { return header_; }
   // The next entry; nullopt at a clean end. Errors name the entry number and offset:
   // a torn last frame is kDataLoss with "truncated" in the message.
-  absl::StatusOr<std::optional<proto::LogEntry>> Next();
+  absl::StatusOr<std::optional<proto::LogEntry>> Next() override;
   uint64_t offset() const { return off_; }
   uint64_t size() const { return bytes_.size(); }
 

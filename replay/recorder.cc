@@ -20,11 +20,25 @@ void FillEpoch(const vmm::EpochState& state, uint64_t guest_ns, proto::EpochHash
 
 absl::StatusOr<std::unique_ptr<Recorder>> Recorder::Create(const std::string& path,
                                                            uint64_t epoch_interval_ns) {
-  if (epoch_interval_ns == 0) return absl::InvalidArgumentError("the epoch interval must be positive");
-  return std::unique_ptr<Recorder>(new Recorder(path, epoch_interval_ns));
+  return Create(
+      [path](const proto::LogHeader& header) -> absl::StatusOr<std::unique_ptr<LogSink>> {
+        auto w = LogWriter::Create(path, header);
+        if (!w.ok()) return w.status();
+        return std::unique_ptr<LogSink>(std::move(*w));
+      },
+      epoch_interval_ns);
 }
 
+absl::StatusOr<std::unique_ptr<Recorder>> Recorder::Create(SinkFactory open_sink,
+                                                           uint64_t epoch_interval_ns) {
+  if (epoch_interval_ns == 0) return absl::InvalidArgumentError("the epoch interval must be positive");
+  return std::unique_ptr<Recorder>(new Recorder(std::move(open_sink), epoch_interval_ns));
+}
+
+uint64_t Recorder::GuestTimeNs() { return std::max(last_guest_ns_, host_.MonotonicNs()); }
+
 absl::Status Recorder::Start(proto::LogHeader header) {
+  if (writer_) return absl::FailedPreconditionError("recorder: started twice");
   header.set_format_version(kLogFormatVersion);
   header.set_epoch_interval_ns(epoch_interval_ns_);
   timespec ts{};
@@ -32,7 +46,8 @@ absl::Status Recorder::Start(proto::LogHeader header) {
   header.set_recorded_at_unix_ns(static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec);
   exit_index_ = header.start_exit_index();
   next_epoch_ns_ = epoch_interval_ns_;
-  auto w = LogWriter::Create(path_, header);
+  header_ = std::move(header);
+  auto w = open_sink_(header_);
   if (!w.ok()) return w.status();
   writer_ = std::move(*w);
   return absl::OkStatus();

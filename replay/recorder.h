@@ -4,6 +4,7 @@
 // machine's state every `epoch_interval_ns` of guest time.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -16,15 +17,23 @@ inline constexpr uint64_t kDefaultEpochIntervalNs = 100'000'000;  // 100 ms of g
 
 class Recorder final : public vmm::InputSource {
  public:
-  // Creates the log file; the header is written by Start(), once the machine exists.
+  // Opens the sink once the header is known (Start()).
+  using SinkFactory = std::function<absl::StatusOr<std::unique_ptr<LogSink>>(const proto::LogHeader&)>;
+  // Records to a log file; the header is written by Start(), once the machine exists.
   static absl::StatusOr<std::unique_ptr<Recorder>> Create(const std::string& path,
                                                           uint64_t epoch_interval_ns);
+  // Records to any sink (the primary's replication stream).
+  static absl::StatusOr<std::unique_ptr<Recorder>> Create(SinkFactory open_sink,
+                                                          uint64_t epoch_interval_ns);
   absl::Status Start(proto::LogHeader header);
+  // The header Start() completed (what a backup needs besides the machine state).
+  const proto::LogHeader& header() const { return header_; }
   // The end of the run: a LogEnd entry, then the log is flushed to disk.
   // `final_state`, when given, is logged as a last epoch hash (the final state's).
   absl::Status Finish(bool guest_exited, uint32_t status, const vmm::EpochState* final_state = nullptr);
 
   vmm::Clock& clock() override { return clock_; }
+  uint64_t GuestTimeNs() override;
   bool deterministic() const override { return true; }
   bool replaying() const override { return false; }
   absl::Status AtPoint(uint64_t exit_index) override;
@@ -35,6 +44,7 @@ class Recorder final : public vmm::InputSource {
   absl::Status status() const override { return status_; }
 
   uint64_t entries() const { return writer_ ? writer_->last_seq() : 0; }
+  LogSink* sink() { return writer_.get(); }
   uint64_t epochs() const { return epochs_; }
   uint64_t last_guest_ns() const { return last_guest_ns_; }
 
@@ -49,13 +59,14 @@ class Recorder final : public vmm::InputSource {
     Recorder* r_;
   };
 
-  Recorder(std::string path, uint64_t epoch_interval_ns)
-      : path_(std::move(path)), epoch_interval_ns_(epoch_interval_ns) {}
+  Recorder(SinkFactory open_sink, uint64_t epoch_interval_ns)
+      : open_sink_(std::move(open_sink)), epoch_interval_ns_(epoch_interval_ns) {}
   void Append(proto::LogEntry& entry);
 
-  std::string path_;
+  SinkFactory open_sink_;
   uint64_t epoch_interval_ns_;
-  std::unique_ptr<LogWriter> writer_;
+  proto::LogHeader header_;
+  std::unique_ptr<LogSink> writer_;
   vmm::HostClock host_;
   LoggingClock clock_{this};
   uint64_t exit_index_ = 0;

@@ -102,14 +102,20 @@ std::string DiffEpoch(const proto::EpochHash& rec, const proto::EpochHash& rep) 
   return absl::StrJoin(parts, "\n  ");
 }
 
-Replayer::Replayer(LogReader reader) : reader_(std::move(reader)) {
-  exit_index_ = reader_.header().start_exit_index();
+Replayer::Replayer(LogReader reader) : header_(reader.header()) {
+  source_ = std::make_unique<LogReader>(std::move(reader));
+  exit_index_ = header_.start_exit_index();
+}
+
+Replayer::Replayer(proto::LogHeader header, std::unique_ptr<EntrySource> source)
+    : header_(std::move(header)), source_(std::move(source)) {
+  exit_index_ = header_.start_exit_index();
 }
 
 const proto::LogEntry* Replayer::Head() const {
   if (head_) return &*head_;
   if (exhausted_) return nullptr;
-  auto e = reader_.Next();
+  auto e = source_->Next();
   if (!e.ok()) {
     tail_error_ = e.status();  // a torn tail: replay what came before it
     exhausted_ = true;
@@ -125,6 +131,7 @@ const proto::LogEntry* Replayer::Head() const {
 }
 
 void Replayer::Pop() {
+  last_seq_.store(head_->seq(), std::memory_order_release);
   head_.reset();
   ++entries_;
 }
@@ -159,6 +166,11 @@ absl::Status Replayer::AtPoint(uint64_t exit_index) {
 
 uint64_t Replayer::ReplayClock::MonotonicNs() {
   const proto::LogEntry* h = r_->Head();
+  if (h == nullptr && r_->live_after_end_ && r_->status_.ok()) {
+    if (!r_->tail_clock_) r_->tail_clock_.emplace(r_->last_guest_ns_);
+    r_->last_guest_ns_ = std::max(r_->last_guest_ns_, r_->tail_clock_->MonotonicNs());
+    return r_->last_guest_ns_;
+  }
   if (h == nullptr || h->exit_index() != r_->exit_index_ || !h->has_clock() || h->clock().realtime()) {
     r_->Diverge("the guest read the clock; " + r_->DescribeHead());
     return r_->last_guest_ns_;
@@ -170,6 +182,11 @@ uint64_t Replayer::ReplayClock::MonotonicNs() {
 
 int64_t Replayer::ReplayClock::RealtimeNs() {
   const proto::LogEntry* h = r_->Head();
+  if (h == nullptr && r_->live_after_end_ && r_->status_.ok()) {
+    if (!r_->tail_clock_) r_->tail_clock_.emplace(r_->last_guest_ns_);
+    r_->last_realtime_ns_ = std::max(r_->last_realtime_ns_, r_->tail_clock_->RealtimeNs());
+    return r_->last_realtime_ns_;
+  }
   if (h == nullptr || h->exit_index() != r_->exit_index_ || !h->has_clock() || !h->clock().realtime()) {
     r_->Diverge("the guest read the wall clock; " + r_->DescribeHead());
     return r_->last_realtime_ns_;

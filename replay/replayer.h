@@ -4,6 +4,8 @@
 // reported with the point and what differs, and the replay stops.
 #pragma once
 
+#include <atomic>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -15,9 +17,12 @@ namespace ftd::replay {
 class Replayer final : public vmm::InputSource {
  public:
   explicit Replayer(LogReader reader);
+  // Entries from any source (the backup's replication stream), after `header`.
+  Replayer(proto::LogHeader header, std::unique_ptr<EntrySource> source);
 
-  const proto::LogHeader& header() const { return reader_.header(); }
+  const proto::LogHeader& header() const { return header_; }
   vmm::Clock& clock() override { return clock_; }
+  uint64_t GuestTimeNs() override { return last_guest_ns_; }
   bool deterministic() const override { return true; }
   bool replaying() const override { return true; }
   absl::Status AtPoint(uint64_t exit_index) override;
@@ -35,6 +40,12 @@ class Replayer final : public vmm::InputSource {
   // The guest time of the last clock read replayed: where a go-live continues from.
   uint64_t last_guest_ns() const { return last_guest_ns_; }
   uint64_t entries_replayed() const { return entries_; }
+  // A log that ends without a LogEnd (the primary died mid-point): clock reads beyond its
+  // end are answered from the host, continuing from the last replayed guest time, so the
+  // machine reaches the next point and goes live there instead of diverging.
+  void set_live_after_end(bool on) { live_after_end_ = on; }
+  // The seq of the last entry replayed (thread-safe: the backup acknowledges it).
+  uint64_t last_seq() const { return last_seq_.load(std::memory_order_acquire); }
   uint64_t epochs_checked() const { return epochs_; }
   // Set when the log ended with a LogEnd entry (a complete recording).
   const std::optional<proto::LogEnd>& end() const { return end_; }
@@ -58,7 +69,8 @@ class Replayer final : public vmm::InputSource {
   void Diverge(const std::string& what);
   std::string DescribeHead() const;
 
-  mutable LogReader reader_;
+  proto::LogHeader header_;
+  std::unique_ptr<EntrySource> source_;
   mutable std::optional<proto::LogEntry> head_;
   mutable bool exhausted_ = false;
   mutable absl::Status tail_error_;
@@ -68,6 +80,9 @@ class Replayer final : public vmm::InputSource {
   uint64_t last_guest_ns_ = 0;
   int64_t last_realtime_ns_ = 0;
   uint64_t entries_ = 0;
+  std::atomic<uint64_t> last_seq_{0};
+  bool live_after_end_ = false;
+  std::optional<vmm::HostClock> tail_clock_;  // live_after_end_: time beyond the log
   uint64_t epochs_ = 0;
   absl::Status status_;
 };

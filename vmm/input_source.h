@@ -35,6 +35,8 @@ class InputSource {
 
   // The clock every guest-visible time source reads.
   virtual Clock& clock() = 0;
+  // Guest time now, for a snapshot: not an input the guest observes, so never logged.
+  virtual uint64_t GuestTimeNs() = 0;
   // Inputs are logged or replayed: the machine then takes outside input only at points
   // (never on a kick), and tracks dirty pages for epoch hashes.
   virtual bool deterministic() const = 0;
@@ -66,6 +68,7 @@ class LiveInput final : public InputSource {
  public:
   explicit LiveInput(uint64_t start_ns = 0) : clock_(start_ns) {}
   Clock& clock() override { return clock_; }
+  uint64_t GuestTimeNs() override { return clock_.MonotonicNs(); }
   bool deterministic() const override { return false; }
   bool replaying() const override { return false; }
   absl::Status AtPoint(uint64_t) override { return absl::OkStatus(); }

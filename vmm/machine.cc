@@ -18,6 +18,7 @@
 #include "vmm/devices/pit8254.h"
 #include "vmm/devices/uart16550.h"
 #include "vmm/block/deferred_backend.h"
+#include "vmm/block/gated_backend.h"
 #include "vmm/block/raw_image.h"
 #include "vmm/devices/virtio_blk.h"
 #include "vmm/net/net_backend.h"
@@ -110,7 +111,11 @@ absl::Status Machine::Setup() {
 
 absl::Status Machine::CreateDevices(const proto::DeviceStates* st) {
   auto out = [this](std::span<const uint8_t> bytes) {
-    if (console_) console_(bytes);
+    if (!console_) return;
+    if (config_.output_gate == nullptr) return console_(bytes);
+    config_.output_gate->Hold(bytes.size(), [this, copy = std::vector<uint8_t>(bytes.begin(), bytes.end())] {
+      console_(copy);
+    });
   };
   if (st == nullptr) {
     pic_ = std::make_unique<Pic8259Pair>();
@@ -150,7 +155,7 @@ absl::Status Machine::CreateVirtioDevices(const proto::DeviceStates* st) {
     VirtioBlkConfig geometry;
     if (input_->replaying()) {
       // The log completes requests; the disk (a copy, optional) only receives the writes.
-      auto deferred = DeferredBlockBackend::Open(config_.disk_path);
+      auto deferred = DeferredBlockBackend::Open(config_.replay_writes_disk ? config_.disk_path : "");
       if (!deferred.ok()) return deferred.status();
       replay_disk_ = std::move(*deferred);
       backend = replay_disk_.get();
@@ -162,6 +167,10 @@ absl::Status Machine::CreateVirtioDevices(const proto::DeviceStates* st) {
       disk_ = std::move(*image);
       backend = disk_.get();
       geometry = config_.disk_geometry.value_or(disk_->config());
+      if (config_.output_gate != nullptr) {
+        gated_disk_ = std::make_unique<GatedBlockBackend>(disk_.get(), config_.output_gate);
+        backend = gated_disk_.get();
+      }
     }
     if (st == nullptr) {
       blk_ = std::make_unique<VirtioBlk>(&memory_, pic_.get(), kIrqVirtioBlk, backend, geometry);
@@ -181,9 +190,13 @@ absl::Status Machine::CreateVirtioDevices(const proto::DeviceStates* st) {
       if (!backend.ok()) return backend.status();
       net_backend_ = std::move(*backend);
     }
-    // Frames leave through here; output commit will hold them at this seam.
+    // Frames leave through here; output commit holds them at this seam.
     auto output = [this](std::span<const uint8_t> frame) {
-      if (net_backend_) net_backend_->Send(frame);
+      if (!net_backend_) return;
+      if (config_.output_gate == nullptr) return net_backend_->Send(frame);
+      config_.output_gate->Hold(frame.size(), [this, copy = std::vector<uint8_t>(frame.begin(), frame.end())] {
+        net_backend_->Send(copy);
+      });
     };
     if (st == nullptr) {
       net_ = std::make_unique<VirtioNet>(&memory_, pic_.get(), kIrqVirtioNet, config_.mac, output);
@@ -278,7 +291,7 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Boot(const Kvm& kvm, LoadedGue
 }
 
 absl::StatusOr<std::unique_ptr<Machine>> Machine::Restore(const Kvm& kvm, const proto::Snapshot& snap,
-                                                          ConsoleOutput console) {
+                                                          ConsoleOutput console, RestoreOptions options) {
   MachineConfig config;
   config.mem_size = snap.config().mem_size();
   config.cmdline = snap.config().cmdline();
@@ -289,6 +302,7 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Restore(const Kvm& kvm, const 
     if (snap.config().mac().size() != 6) return absl::DataLossError("snapshot: the network MAC is not 6 bytes");
     std::memcpy(config.mac.data(), snap.config().mac().data(), 6);
   }
+  if (options.adjust) options.adjust(config);
   auto memory = GuestMemory::Create(config.mem_size);
   if (!memory.ok()) return memory.status();
   const std::string& z = snap.memory_zstd();
@@ -307,9 +321,9 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Restore(const Kvm& kvm, const 
   if (!vm.ok()) return vm.status();
   auto vcpu = vm->CreateVcpu(kvm, 0);
   if (!vcpu.ok()) return vcpu.status();
+  if (!options.input) options.input = std::make_unique<LiveInput>(snap.guest_time_ns());
   std::unique_ptr<Machine> m(new Machine(kvm, config, std::move(*vm), std::move(*vcpu),
-                                         std::move(*memory), std::make_unique<LiveInput>(snap.guest_time_ns()),
-                                         std::move(console)));
+                                         std::move(*memory), std::move(options.input), std::move(console)));
   if (auto s = m->Setup(); !s.ok()) return s;
   if (auto s = m->CreateDevices(&snap.devices()); !s.ok()) return s;
   if (auto s = RestoreVcpu(snap.vcpu(), m->vcpu_); !s.ok()) return s;
@@ -344,7 +358,7 @@ absl::StatusOr<proto::Snapshot> Machine::Save() {
   if (blk_) *d->mutable_virtio_blk() = blk_->Save();
   if (net_) *d->mutable_virtio_net() = net_->Save();
   snap.set_exit_index(exit_index_);
-  snap.set_guest_time_ns(clock_.MonotonicNs());
+  snap.set_guest_time_ns(input_->GuestTimeNs());
   std::string z(ZSTD_compressBound(memory_.size()), '\0');
   size_t n = ZSTD_compress(z.data(), z.size(), memory_.host(), memory_.size(), 1);
   if (ZSTD_isError(n)) return absl::InternalError(ZSTD_getErrorName(n));
@@ -369,6 +383,12 @@ absl::Status Machine::SettleHostIo() {
     pollfd pfd{events_.fd(), POLLIN, 0};
     if (poll(&pfd, 1, 100) > 0) events_.ClearWake();
   }
+}
+
+bool Machine::SendHostFrame(std::span<const uint8_t> frame) {
+  if (!net_backend_) return false;
+  net_backend_->Send(frame);
+  return true;
 }
 
 void Machine::PostSerialInput(std::span<const uint8_t> bytes) {

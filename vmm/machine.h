@@ -26,6 +26,7 @@
 #include "vmm/devices/virtio_blk.h"
 #include "vmm/kvm.h"
 #include "vmm/multiboot.h"
+#include "vmm/output_gate.h"
 #include "vmm/vcpu_kicker.h"
 
 namespace ftd::vmm {
@@ -73,6 +74,22 @@ struct MachineConfig {
   // host's CPUID (filtered by the policy) and the disk image's own geometry.
   std::vector<kvm_cpuid_entry2> cpuid;
   std::optional<VirtioBlkConfig> disk_geometry;
+  // Replaying: apply the replayed disk writes to disk_path (a replica of its own). False when
+  // the disk is shared with a live primary: the replay then writes nothing, and the image
+  // is opened only at go-live.
+  bool replay_writes_disk = true;
+  // Output commit (primary): console bytes, frames and disk requests wait on it. Not owned;
+  // it must outlive the machine. nullptr: outputs leave at once.
+  OutputGate* output_gate = nullptr;
+};
+
+// Machine::Restore's choices beyond the snapshot.
+struct RestoreOptions {
+  // Where inputs come from (default: the live host, guest time continuing from the snapshot).
+  std::unique_ptr<InputSource> input;
+  // Adjusts the configuration the snapshot records (e.g. this host's disk and tap, the
+  // CPUID a replay must reproduce) before the machine is built.
+  std::function<void(MachineConfig&)> adjust;
 };
 
 // The command line the guest gets: the user's, then one virtio_mmio.device=512@BASE:IRQ
@@ -117,7 +134,8 @@ class Machine {
                                                        std::unique_ptr<InputSource> input = nullptr);
   // Builds a new VM from a snapshot; guest time continues from the snapshot's.
   static absl::StatusOr<std::unique_ptr<Machine>> Restore(const Kvm& kvm, const proto::Snapshot& snap,
-                                                          ConsoleOutput console);
+                                                          ConsoleOutput console,
+                                                          RestoreOptions options = {});
   ~Machine();
 
   // Runs the vCPU on the calling thread until an outcome. May be called again
@@ -137,6 +155,11 @@ class Machine {
   // The CPUID entries the guest sees (for the log header).
   const std::vector<kvm_cpuid_entry2>& cpuid() const { return cpuid_; }
   std::optional<VirtioBlkConfig> disk_geometry() const;
+
+  // Sends a frame of the host's own on the network back end (not a guest output: no
+  // output commit), e.g. the announcement of the guest's MAC after a failover. False when
+  // the machine has no live network back end.
+  bool SendHostFrame(std::span<const uint8_t> frame);
 
   // Thread-safe: host input for the serial console, taken by the UART at exits (posted
   // as a host event, so it enters the machine at a point).
@@ -200,6 +223,7 @@ class Machine {
   // post to (and ~Machine stops the back-end threads first, while the kicker still lives).
   std::unique_ptr<RawImage> disk_;
   std::unique_ptr<BlockBackend> replay_disk_;  // replay: takes requests, the log completes them
+  std::unique_ptr<BlockBackend> gated_disk_;   // output commit: requests wait for release
   std::unique_ptr<NetBackend> net_backend_;
   std::unique_ptr<VirtioBlk> blk_;
   std::unique_ptr<VirtioNet> net_;

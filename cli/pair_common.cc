@@ -1,0 +1,113 @@
+#include "cli/pair_common.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "failover/status_file.h"
+
+namespace ftd::cli {
+
+absl::Status CheckPairOptions(const PairOptions& pair) {
+  if (pair.disk_mode != "replicated" && pair.disk_mode != "shared") {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--disk-mode '%s': expected 'replicated' or 'shared'", pair.disk_mode));
+  }
+  if (pair.insecure && (!pair.ca.empty() || !pair.cert.empty() || !pair.key.empty())) {
+    return absl::InvalidArgumentError("--insecure and --ca/--cert/--key exclude each other");
+  }
+  if (!pair.insecure && (pair.ca.empty() || pair.cert.empty() || pair.key.empty())) {
+    return absl::InvalidArgumentError(
+        "the replication stream needs mutual TLS: give --ca, --cert and --key (deploy/make-certs.sh "
+        "makes them), or --insecure for a trusted lab");
+  }
+  if (pair.heartbeat_ms == 0 || pair.peer_timeout_ms < 2 * pair.heartbeat_ms) {
+    return absl::InvalidArgumentError(
+        "--peer-timeout-ms must be at least twice --heartbeat-ms (and the heartbeat positive)");
+  }
+  if (pair.vm_id.empty()) return absl::InvalidArgumentError("--vm-id must not be empty");
+  return absl::OkStatus();
+}
+
+std::string WithDefaultPort(const std::string& address) {
+  // HOST:PORT, [V6]:PORT; a bare IPv6 address has several colons and no brackets.
+  const size_t colon = address.rfind(':');
+  const bool has_port = colon != std::string::npos &&
+                        (address.find(':') == colon || (address[0] == '[' && address[colon - 1] == ']'));
+  return has_port ? address : absl::StrCat(address, ":", kDefaultReplicationPort);
+}
+
+repl::TlsFiles TlsFilesOf(const PairOptions& pair) { return repl::TlsFiles{pair.ca, pair.cert, pair.key}; }
+
+std::string NodeName(const PairOptions& pair) {
+  if (!pair.node.empty()) return pair.node;
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "localhost";
+  return host;
+}
+
+std::string StatusPath(const PairOptions& pair) {
+  if (!pair.status_file.empty()) return pair.status_file;
+  mkdir("/run/ftd", 0755);
+  return absl::StrCat("/run/ftd/ftd-", pair.role, ".status");
+}
+
+absl::StatusOr<std::unique_ptr<failover::Arbiter>> OpenArbiter(const PairOptions& pair) {
+  if (pair.arbiter.empty()) {
+    std::fprintf(stderr,
+                 "ftd: warning: no --arbiter: if the link between the hosts fails while both live, both "
+                 "may serve the VM (split brain)\n");
+    return std::unique_ptr<failover::Arbiter>();
+  }
+  return failover::Arbiter::Open(pair.arbiter);
+}
+
+std::string HolderOf(failover::Arbiter& arbiter, uint64_t gen) {
+  auto rec = arbiter.Read(gen);
+  if (!rec.ok()) return std::string(rec.status().message());
+  return absl::StrFormat("%s (%s, pid %d)", rec->node, rec->role, rec->pid);
+}
+
+double MsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+Monitor::Monitor(std::string path, std::function<void(proto::StatusReport&)> fill, std::function<void()> tick,
+                 std::chrono::milliseconds period)
+    : path_(std::move(path)), fill_(std::move(fill)), tick_(std::move(tick)), period_(period) {
+  thread_ = std::thread([this] {
+    auto next_publish = std::chrono::steady_clock::now();
+    while (!stop_.load()) {
+      if (tick_) tick_();
+      if (std::chrono::steady_clock::now() >= next_publish) {
+        PublishNow();
+        next_publish = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+      }
+      std::this_thread::sleep_for(period_);
+    }
+  });
+}
+
+Monitor::~Monitor() { Stop(); }
+
+void Monitor::Stop() {
+  if (stop_.exchange(true)) return;
+  thread_.join();
+  PublishNow();
+}
+
+void Monitor::PublishNow() {
+  proto::StatusReport r;
+  fill_(r);
+  r.set_pid(getpid());
+  r.set_updated_unix_ns(repl::UnixNowNs());
+  if (auto s = failover::WriteStatusFile(path_, r); !s.ok() && !warned_) {
+    warned_ = true;
+    std::fprintf(stderr, "ftd: warning: cannot write the status file: %s\n", std::string(s.message()).c_str());
+  }
+}
+
+}  // namespace ftd::cli

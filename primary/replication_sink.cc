@@ -1,0 +1,56 @@
+#include "primary/replication_sink.h"
+
+#include <chrono>
+
+namespace ftd::primary {
+
+absl::Status ReplicationSink::Append(proto::LogEntry& entry) {
+  const uint64_t seq = seq_.load() + 1;
+  entry.set_seq(seq);
+  const uint64_t total = bytes_.load() + entry.ByteSizeLong();
+  seq_.store(seq, std::memory_order_release);
+  bytes_.store(total);
+  if (unprotected_.load()) return absl::OkStatus();
+  {
+    std::lock_guard lock(mu_);
+    const uint64_t acked = client_->acknowledged_seq();
+    while (!sent_.empty() && sent_.front().first <= acked) {
+      acked_base_ = sent_.front().second;
+      sent_.pop_front();
+    }
+    sent_.emplace_back(seq, total);
+  }
+  if (absl::Status s = client_->Enqueue(entry); !s.ok()) {
+    // A dead stream is failover's business (the arbiter decides whether this host goes
+    // on alone); meanwhile outputs stay held and the guest runs on.
+    if (client_->peer_dead()) return absl::OkStatus();
+    return s;
+  }
+  // The bound: pause the guest (this thread is the vCPU's) until the backup catches up.
+  bool paused = false;
+  while (!unprotected_.load() && !client_->peer_dead()) {
+    const uint64_t acked = client_->acknowledged_seq();
+    const bool over_entries = seq - acked > limits_.max_unacked_entries;
+    const bool over_bytes = unacked_bytes() > limits_.max_unacked_bytes;
+    if (!over_entries && !over_bytes) break;
+    if (!paused) pauses_.fetch_add(1);
+    paused = true;
+    const uint64_t want = over_entries ? seq - limits_.max_unacked_entries : acked + 1;
+    client_->WaitForAck(want, std::chrono::milliseconds(50));
+  }
+  return absl::OkStatus();
+}
+
+uint64_t ReplicationSink::unacked_bytes() const {
+  if (unprotected_.load()) return 0;
+  std::lock_guard lock(mu_);
+  const uint64_t acked = client_->acknowledged_seq();
+  uint64_t acked_total = acked_base_;
+  for (const auto& [seq, total] : sent_) {
+    if (seq > acked) break;
+    acked_total = total;
+  }
+  return bytes_.load() - acked_total;
+}
+
+}  // namespace ftd::primary
