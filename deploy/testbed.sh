@@ -4,8 +4,10 @@
 #   deploy/testbed.sh up        create it (prints how to use it)
 #   deploy/testbed.sh down      remove it (also stops processes still inside its namespaces)
 #   deploy/testbed.sh status    show it; exit 0 if it is up, 1 if not (or only partly)
-#   deploy/testbed.sh check     ping between A, B and the client; exit 0 if all answer
+#   deploy/testbed.sh check     ping between A, B and the client (and A-B over repl); exit 0 if all answer
 #   deploy/testbed.sh exec NS CMD...   run CMD in a namespace: a, b, client, sw (or its full name)
+#   deploy/testbed.sh cut       cut the replication link A-B (both hosts stay reachable from the client)
+#   deploy/testbed.sh heal      restore the replication link
 #
 # Layout (PREFIX = $FTD_TESTBED_PREFIX, default "ftd"; use distinct prefixes for parallel runs):
 #
@@ -13,6 +15,10 @@
 #   PREFIX-b       host B   br0 198.18.0.2/15   bridges eth0 (to the switch) and tap ftdtap0
 #   PREFIX-client  client   eth0 198.18.0.100/15
 #   PREFIX-sw      switch   bridge sw0 joining veths to-a, to-b, to-client (no address)
+#   repl           A-B      a dedicated replication link (like FT's logging network): veth `repl`
+#                           in PREFIX-a 198.19.0.1/24 <-> `repl` in PREFIX-b 198.19.0.2/24.
+#                           `cut` sets both ends down (the pair loses each other, the client still
+#                           reaches both hosts); `heal` sets them up again.
 #
 # The guest NIC is the tap: `ip netns exec PREFIX-a ftd ... --net tap:ftdtap0`; the guest uses
 # 198.18.0.10. Addresses come only from 198.18.0.0/15 (RFC 2544 benchmarking) and exist only
@@ -38,6 +44,10 @@ ADDR_C=198.18.0.100
 ADDR_GUEST=198.18.0.10
 PLEN=15
 TAP=ftdtap0
+REPL=repl
+REPL_A=198.19.0.1
+REPL_B=198.19.0.2
+REPL_PLEN=24
 
 die() {
   echo "testbed: $*" >&2
@@ -123,6 +133,19 @@ add_host() {
   ip -n "$ns" link set br0 up
 }
 
+# The replication link: one veth, its ends in A and B. The /24 is more specific than br0's /15,
+# so 198.19.0.x goes over it; the unreachable route (a higher metric, not tied to a link) takes
+# over when the link is down, so a cut link is not bypassed through br0 and the switch.
+add_repl() {
+  ip -n "$NS_A" link add name "$REPL" type veth peer name "$REPL" netns "$NS_B"
+  local end
+  for end in "$NS_A:$REPL_A" "$NS_B:$REPL_B"; do
+    ip -n "${end%%:*}" addr add "${end##*:}/$REPL_PLEN" dev "$REPL"
+    ip -n "${end%%:*}" route add unreachable "${REPL_A%.*}.0/$REPL_PLEN" metric 4000
+    ip -n "${end%%:*}" link set "$REPL" up
+  done
+}
+
 cmd_up() {
   need_root
   local ns
@@ -137,6 +160,7 @@ cmd_up() {
   ip -n "$NS_SW" link set sw0 up
   add_host "$NS_A" to-a "$ADDR_A"
   add_host "$NS_B" to-b "$ADDR_B"
+  add_repl
   add_ns "$NS_C"
   ip -n "$NS_SW" link add name to-client type veth peer name eth0 netns "$NS_C"
   ip -n "$NS_SW" link set to-client master sw0 up
@@ -149,12 +173,15 @@ testbed up (prefix $PREFIX):
   host B   $NS_B	br0 $ADDR_B/$PLEN = eth0 + tap $TAP (guest NIC)
   client   $NS_C	eth0 $ADDR_C/$PLEN
   switch   $NS_SW	bridge sw0 (ports to-a, to-b, to-client)
+  repl     $NS_A repl $REPL_A/$REPL_PLEN <-> $NS_B repl $REPL_B/$REPL_PLEN (replication link)
 run the guest on a host (it uses $ADDR_GUEST):
   ip netns exec $NS_A build/ftd run ... --net tap:$TAP
 drive it from the client:
   $0 exec client build/ftkv $ADDR_GUEST get k
   $0 exec client build/ftkv $ADDR_GUEST load --clients 8 --duration 10 --history h.txt
-  $0 check     # ping A, B, client from each other
+replicate over the repl link: backup --listen $REPL_B:7411, primary --peer $REPL_B:7411
+  $0 check     # ping A, B, client from each other, and A <-> B over repl
+  $0 cut       # cut the replication link (both ends down); '$0 heal' restores it
   $0 down      # remove everything (stops processes left in the namespaces)
 EOF
 }
@@ -186,6 +213,7 @@ cmd_status() {
     fi
   done
   if [[ $up -eq ${#ALL_NS[@]} ]]; then
+    if repl_is_cut; then echo "replication link: cut"; else echo "replication link: up"; fi
     echo "testbed (prefix $PREFIX): up"
     return 0
   fi
@@ -213,7 +241,44 @@ cmd_check() {
       fi
     done
   done
+  for from in "$NS_A:$REPL_B" "$NS_B:$REPL_A"; do
+    ns=${from%%:*}
+    to=${from##*:}
+    if ip netns exec "$ns" ping -n -q -c 1 -W 1 "$to" >/dev/null 2>&1 ||
+       ip netns exec "$ns" ping -n -q -c 2 -W 1 "$to" >/dev/null 2>&1; then
+      echo "ok   $ns -> $to (repl)"
+    else
+      echo "FAIL $ns -> $to (repl$(repl_is_cut && echo ', cut'))"
+      fails=$((fails + 1))
+    fi
+  done
   [[ $fails -eq 0 ]]
+}
+
+# cut | heal: both ends of the replication link down or up. Idempotent.
+cmd_repl() {
+  need_root
+  local ns state=down
+  [[ "$1" == heal ]] && state=up
+  for ns in "$NS_A" "$NS_B"; do
+    ns_exists "$ns" || die "namespace $ns is missing: run '$0 up'"
+    ip -n "$ns" link show "$REPL" >/dev/null 2>&1 || die "$ns has no $REPL link (made by an older testbed.sh?)"
+  done
+  for ns in "$NS_A" "$NS_B"; do ip -n "$ns" link set "$REPL" "$state"; done
+  if [[ "$state" == down ]]; then
+    echo "testbed (prefix $PREFIX): replication link cut ($REPL down in $NS_A and $NS_B)"
+  else
+    echo "testbed (prefix $PREFIX): replication link healed ($REPL up in $NS_A and $NS_B)"
+  fi
+}
+
+# True if the repl link is administratively down at either end.
+repl_is_cut() {
+  local ns
+  for ns in "$NS_A" "$NS_B"; do
+    ip -n "$ns" -o link show "$REPL" 2>/dev/null | grep -q '[<,]UP[,>]' || return 0
+  done
+  return 1
 }
 
 cmd_exec() {
@@ -232,7 +297,7 @@ cmd_exec() {
 }
 
 usage() {
-  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
   exit 64
 }
 
@@ -245,6 +310,7 @@ case "$cmd" in
   status) cmd_status ;;
   check) cmd_check ;;
   exec) cmd_exec "$@" ;;
+  cut | heal) cmd_repl "$cmd" ;;
   -h | --help | help) usage ;;
   *) echo "testbed: unknown command '$cmd'" >&2; usage ;;
 esac

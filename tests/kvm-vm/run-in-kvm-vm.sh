@@ -5,6 +5,8 @@
 #   --workdir DIR   directory the command may write to; changes land on the host (default: $PWD)
 #   --timeout SEC   kill the VM after SEC seconds, exit 124 (default: 900; env KVM_VM_TIMEOUT)
 #   --mem MB        guest memory (default: 2048; env KVM_VM_MEM)
+#   --smp N         virtual CPUs (default: 1; env KVM_VM_SMP); with N > 1 QEMU runs one TCG
+#                   thread per vCPU (multi-threaded TCG is QEMU's default for x86 on x86 hosts)
 #   --verbose       show the VM's console (kernel + init messages) on stderr
 #
 # The VM boots Debian's kernel with a busybox initramfs built here, mounts the host's root
@@ -21,18 +23,21 @@ die() { echo "run-in-kvm-vm: $*" >&2; exit 125; }
 workdir=$PWD
 timeout_s=${KVM_VM_TIMEOUT:-900}
 mem=${KVM_VM_MEM:-2048}
+smp=${KVM_VM_SMP:-1}
 verbose=0
 while [ $# -gt 0 ]; do
   case $1 in
     --workdir) workdir=$2; shift 2 ;;
     --timeout) timeout_s=$2; shift 2 ;;
     --mem) mem=$2; shift 2 ;;
+    --smp) smp=$2; shift 2 ;;
     --verbose) verbose=1; shift ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
-    *) die "unknown option '$1' (usage: $0 [--workdir DIR] [--timeout SEC] [--mem MB] [--verbose] -- COMMAND ARGS...)" ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    *) die "unknown option '$1' (usage: $0 [--workdir DIR] [--timeout SEC] [--mem MB] [--smp N] [--verbose] -- COMMAND ARGS...)" ;;
   esac
 done
+[[ "$smp" =~ ^[1-9][0-9]?$ ]] || die "--smp wants 1..99 virtual CPUs, not '$smp'"
 [ $# -gt 0 ] || die "no command given (usage: $0 [options] -- COMMAND ARGS...)"
 [ "$(id -u)" = 0 ] || die "must run as root"
 workdir=$(cd "$workdir" && pwd -P) || die "bad --workdir"
@@ -190,7 +195,7 @@ cat_pids="$cat_pids $!"
 # -cpu max under TCG has svm+npt (TCG has no nested VMX). No network device at all.
 t0=$(date +%s.%N)
 timeout --kill-after=5 "$timeout_s" qemu-system-x86_64 \
-  -accel tcg -cpu max -smp 1 -m "$mem" \
+  -accel tcg -cpu max -smp "$smp" -m "$mem" \
   -nodefaults -no-user-config -display none -no-reboot -nic none -pidfile "$run/qemu.pid" \
   -kernel "$kernel" -initrd "$initrd" \
   -append "console=ttyS0 quiet loglevel=3 panic=-1 mitigations=off ${KVM_VM_APPEND:-}" \

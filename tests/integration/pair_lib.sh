@@ -1,0 +1,273 @@
+# shellcheck shell=bash
+# Sourced by the primary/backup pair tests and bench/failover_bench.sh. Adds to
+# kv_testbed_lib.sh (skip rules, unique testbed prefix, work dir, cleanup, fail, ftkv helpers):
+# an ftd pair (`ftd --role backup` on one host, `--role primary` on the other) replicating over
+# the testbed's repl link (198.19.0.1 <-> 198.19.0.2, port 7411) with mutual TLS, a file arbiter
+# in the work dir, status-file helpers, traffic from the client (ping every 10 ms + ftkv load)
+# and the gap measurements. Expects $1=BUILD_DIR, $2=SOURCE_DIR and $TESTBED_PREFIX_BASE.
+#
+# Every round (pair_up NAME) gets a fresh testbed, fresh disks, a fresh arbiter dir and fresh
+# processes; its files are $work/NAME-ROLE.{err,con.out,status,disk} (ROLE primary|backup:
+# the role it started in; .err has ftd's stderr and stdout, .con.out the guest console),
+# $work/NAME-{ping,load,check}.out, $work/NAME-h.txt (the ftkv history), $work/NAME.arbiter/.
+# shellcheck source=kv_testbed_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/kv_testbed_lib.sh"
+
+kv="$build/guest/kv.elf"
+port=7411
+vm_id=kv
+certs="$work/certs"
+round='' arb='' primary_pid='' backup_pid='' ping_pid='' load_pid='' sampler_pid='' sample_file=''
+died='' last_state=''
+trap 'sample_stop; cleanup' EXIT  # ftd, ping and ftkv run in the namespaces: `testbed.sh down` stops them
+
+"$src/deploy/make-certs.sh" "$certs" 198.19.0.1 198.19.0.2 >"$work/certs.out" 2>&1 || fail "make-certs.sh"
+rm -f "$work/certs.out"
+
+repl_addr() { case $1 in a) echo 198.19.0.1 ;; b) echo 198.19.0.2 ;; *) fail "no host '$1'" ;; esac; }
+
+# running PID: true while PID exists and is not a zombie.
+running() {
+  [ -n "$1" ] && kill -0 "$1" 2>/dev/null &&
+    [ "$(sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
+
+# poll SECONDS CMD...: runs CMD every 50 ms until it succeeds (return 0) or SECONDS (an integer)
+# have passed (return 1). Bounded in count (20 per second) and in time.
+poll() {
+  local secs=$1 end
+  shift
+  end=$(($(date +%s%N) + secs * 1000000000))
+  for _ in $(seq 1 $((secs * 20 + 1))); do
+    "$@" && return 0
+    [ "$(date +%s%N)" -lt "$end" ] || return 1
+    sleep 0.05
+  done
+  return 1
+}
+
+ms_since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%d\n", (b - a) * 1000 + 0.5 }'; }
+
+# random_sleep MIN_MS MAX_MS: sleeps a uniformly random time in [MIN, MAX] ms; sets slept_ms.
+random_sleep() {
+  slept_ms=$(($1 + RANDOM % ($2 - $1 + 1)))
+  sleep "$(printf '%d.%03d' $((slept_ms / 1000)) $((slept_ms % 1000)))"
+}
+
+# --- status ---------------------------------------------------------------------------------
+# status_json ROLE: `ftd status --json` of this round's ROLE (its --status-file).
+status_json() { timeout 5 "$build/ftd" status --status-file "$work/$round-$1.status" --json 2>/dev/null; }
+# json_field NAME: the value of a string or number field NAME of the JSON on stdin (no quotes).
+json_field() { sed -n 's/.*"'"$1"'"[[:space:]]*:[[:space:]]*"\{0,1\}\([^",}[:space:]]*\).*/\1/p' | head -1; }
+status_field() { status_json "$1" | json_field "$2"; }
+
+# state_in ROLE STATE...: true when ROLE's state is one of STATEs, or (setting died) its ftd is gone.
+state_in() {
+  local role=$1 pidvar="$1_pid" s
+  shift
+  running "${!pidvar}" || { died=$role; return 0; }
+  last_state=$(status_field "$role" state)
+  for s; do [ "$last_state" = "$s" ] && return 0; done
+  return 1
+}
+# wait_state ROLE SECONDS STATE...: fails unless ROLE reaches one of STATEs within SECONDS.
+wait_state() {
+  local role=$1 secs=$2
+  shift 2
+  died='' last_state=''
+  poll "$secs" state_in "$role" "$@" || pfail "$role: state '$last_state', not $*, after $secs s"
+  [ -z "$died" ] || pfail "$role: ftd exited (last state '$last_state') before reaching $*"
+}
+
+# has_text FILE TEXT PID...: true when FILE contains TEXT, or (setting died) a PID is gone.
+has_text() {
+  local file=$1 text=$2 p
+  shift 2
+  grep -qF -- "$text" "$file" 2>/dev/null && return 0
+  for p; do running "$p" || { died=$p; return 0; }; done
+  return 1
+}
+# wait_for FILE TEXT SECONDS [PID...]: fails unless FILE shows TEXT within SECONDS while PIDs run.
+wait_for() {
+  local file=$1 text=$2 secs=$3
+  shift 3
+  died=''
+  poll "$secs" has_text "$file" "$text" "$@" || pfail "no '$text' in ${file##*/} within $secs s"
+  grep -qF -- "$text" "$file" 2>/dev/null || pfail "pid $died exited before '$text' appeared in ${file##*/}"
+}
+
+# pfail MSG: fail, with both roles' status (as `ftd status --json` sees it) among the dumped files.
+pfail() {
+  local r
+  for r in primary backup; do status_json "$r" >"$work/$round-$r.status.out" 2>&1; done
+  fail "$round: $*"
+}
+
+# --- the pair ---------------------------------------------------------------------------------
+# start_ftd ROLE NODE ARGS...: `ftd --role ROLE ARGS...` on host NODE (a|b) in the background
+# with this round's files, TLS as NODE's repl address, the arbiter, 50/500 ms heartbeat/timeout.
+start_ftd() {
+  local role=$1 node=$2 f="$work/$round-$1" addr
+  shift 2
+  addr=$(repl_addr "$node")
+  truncate -s 8M "$f.disk"
+  # `ip netns exec` execs ftd itself, so $! is ftd's pid.
+  ip netns exec "$FTD_TESTBED_PREFIX-$node" "$build/ftd" --role "$role" "$@" \
+    --disk "$f.disk" --disk-mode replicated --net tap:ftdtap0 --node "$node" --vm-id "$vm_id" \
+    --arbiter "file:$arb" --ca "$certs/ca.crt" --cert "$certs/$addr.crt" --key "$certs/$addr.key" \
+    --heartbeat-ms 50 --peer-timeout-ms 500 --status-file "$f.status" --console "file:$f.con.out" \
+    --no-stdin >"$f.err" 2>&1 &
+}
+start_backup() {  # start_backup NODE [ARGS...]: sets backup_pid
+  start_ftd backup "$1" --listen "$(repl_addr "$1"):$port" "${@:2}"
+  backup_pid=$!
+}
+start_primary() {  # start_primary NODE PEER_NODE [ARGS...]: the kv guest; sets primary_pid
+  start_ftd primary "$1" --peer "$(repl_addr "$2"):$port" --guest "$kv" --cmdline "ip=$guest/15" \
+    --peer-wait-s 60 "${@:3}"
+  primary_pid=$!
+}
+
+# pair_up NAME: a fresh round: testbed, arbiter dir, backup on B, then primary on A; returns once
+# the kv guest is ready on the primary and the pair is protected.
+pair_up() {
+  pair_down
+  round=$1
+  arb="$work/$round.arbiter"
+  mkdir -p "$arb"
+  "$tb" up >/dev/null || pfail "testbed up"
+  start_backup b
+  wait_state backup 30 waiting receiving-state replaying
+  start_primary a b
+  wait_for "$work/$round-primary.con.out" "kv ready" 120 "$primary_pid" "$backup_pid"
+  wait_state primary 60 protected
+  wait_state backup 30 replaying
+}
+# pair_down: ends the current round (its processes, testbed and files).
+pair_down() {
+  [ -n "$round" ] || return 0
+  sample_stop
+  "$tb" down >/dev/null 2>&1
+  local p
+  for p in $primary_pid $backup_pid $ping_pid $load_pid; do wait "$p" 2>/dev/null; done  # reap
+  primary_pid='' backup_pid='' ping_pid='' load_pid=''
+  rm -rf "$work/$round".* "$work/$round"-*
+  round=''
+}
+
+# arbiter_generations: the generation numbers of the arbiter's files (the last run of digits in
+# each file name, subdirectories included, hidden files ignored), sorted, space-separated.
+arbiter_generations() {
+  find "$arb" -type f ! -name '.*' -printf '%f\n' | sed -nE 's/^(.*[^0-9])?([0-9]+)[^0-9]*$/\2/p' |
+    sort -n | paste -sd' '
+}
+check_arbiter() {  # exactly the files of generations 1 and 2
+  local g
+  g=$(arbiter_generations)
+  [ "$g" = "1 2" ] || pfail "arbiter generations '$g', want '1 2' ($(find "$arb" -printf '%P ' 2>/dev/null))"
+}
+
+# --- traffic and gaps -------------------------------------------------------------------------
+# traffic_start SECONDS [LOAD-ARGS...]: from the client, in the background: ping the guest every
+# 10 ms, and `ftkv load` for SECONDS (+ 3 s grace for requests outstanding at the end).
+traffic_start() {
+  local secs=$1
+  shift
+  # SIGINT: ping prints (and flushes) what it got.
+  ip netns exec "$FTD_TESTBED_PREFIX-client" timeout -s INT -k 2 "$((secs + 3))" \
+    ping -n -D -i 0.01 -W 1 "$guest" >"$work/$round-ping.out" 2>&1 &
+  ping_pid=$!
+  ip netns exec "$FTD_TESTBED_PREFIX-client" timeout -k 2 "$((secs + 30))" \
+    "$build/ftkv" "$guest" load --duration "$secs" --grace 3 --history "$work/$round-h.txt" "$@" \
+    >"$work/$round-load.out" 2>&1 &
+  load_pid=$!
+}
+# traffic_wait: waits for the load and the ping to end; fails unless the load ran cleanly and
+# `ftkv check` finds the history linearizable (no acknowledged write lost, nothing applied twice).
+traffic_wait() {
+  local rc
+  wait "$load_pid"
+  rc=$?
+  wait "$ping_pid"
+  load_pid='' ping_pid=''
+  [ "$rc" = 0 ] || pfail "ftkv load exited $rc"
+  "$build/ftkv" check "$work/$round-h.txt" >"$work/$round-check.out" 2>&1 ||
+    pfail "ftkv check: $(tail -2 "$work/$round-check.out")"
+}
+
+# ping_gap_ms FILE: the largest gap between consecutive replies in `ping -D` output, in ms.
+ping_gap_ms() {
+  awk '/bytes from/ { t = substr($1, 2, length($1) - 2) + 0; if (n++ && t - p > m) m = t - p; p = t }
+       END { printf "%d\n", m * 1000 + 0.5 }' "$1"
+}
+# ping_replies_after FILE EPOCH_S: how many replies arrived after EPOCH_S (date +%s.%N).
+ping_replies_after() {
+  awk -v k="$2" '/bytes from/ && substr($1, 2, length($1) - 2) + 0 > k { n++ } END { print n + 0 }' "$1"
+}
+# kv_gap_ms HISTORY: the largest gap between successful (OK or NOTFOUND) kv completions, in ms,
+# by reply time (field 7, CLOCK_REALTIME ns).
+kv_gap_ms() {
+  awk '$8 == "OK" || $8 == "NOTFOUND" { print $7 }' "$1" | sort -n |
+    awk 'NR > 1 && $1 - p > m { m = $1 - p } { p = $1 } END { printf "%d\n", m / 1e6 + 0.5 }'
+}
+
+# sample_start: every 100 ms (at most 600 times), appends "lag_ms lag_entries" of the backup's
+# status to $sample_file. sample_stop ends it.
+sample_start() {
+  (
+    for _ in $(seq 1 600); do
+      j=$(status_json backup)
+      lm=$(json_field lag_ms <<<"$j")
+      le=$(json_field lag_entries <<<"$j")
+      [ -n "$lm$le" ] && echo "${lm:-?} ${le:-?}"
+      sleep 0.1
+    done
+  ) >>"$sample_file" &
+  sampler_pid=$!
+}
+sample_stop() {
+  [ -n "$sampler_pid" ] || return 0
+  kill "$sampler_pid" 2>/dev/null
+  wait "$sampler_pid" 2>/dev/null
+  sampler_pid=''
+}
+
+# failover_round NAME: pair up, ping + `ftkv load --clients 4` for 8 s, SIGKILL the primary after
+# a random 1-3 s; the backup must print "live at generation 2" within 10 s and be "live", ping
+# replies must resume, the history must check, the state from before the kill must be there and
+# new writes must work. Sets fo_delay_ms (load start to kill), fo_live_ms (kill to the live line),
+# fo_failover_ms (the backup's status), fo_pause_ms (first_transfer_pause_ms), fo_ping_gap_ms,
+# fo_kv_gap_ms. With $sample_file set, samples the backup's lag until the kill.
+# shellcheck disable=SC2034  # the fo_* results are for the sourcing script
+failover_round() {
+  local name=$1 t_kill n
+  pair_up "$name"
+  fo_pause_ms=$(status_field primary first_transfer_pause_ms)
+  [ -n "$fo_pause_ms" ] || fo_pause_ms=$(status_field backup first_transfer_pause_ms)
+  expect "OK" 0 set before "$name"
+  traffic_start 8 --clients 4
+  [ -z "$sample_file" ] || sample_start
+  random_sleep 1000 3000
+  fo_delay_ms=$slept_ms
+  sample_stop
+  running "$primary_pid" || pfail "the primary exited before the kill"
+  t_kill=$(date +%s.%N)
+  kill -KILL "$primary_pid"
+  wait "$primary_pid" 2>/dev/null  # reaped at once: no "Killed" notice from bash
+  wait_for "$work/$round-backup.err" "live at generation 2" 10 "$backup_pid"
+  fo_live_ms=$(ms_since "$t_kill")
+  wait_state backup 2 live
+  n=$(status_field backup generation)
+  [ "$n" = 2 ] || pfail "backup status generation '$n', want 2"
+  fo_failover_ms=$(status_field backup failover_ms)
+  traffic_wait
+  n=$(ping_replies_after "$work/$round-ping.out" "$t_kill")
+  [ "$n" -gt 0 ] || pfail "no ping reply after the kill"
+  expect "OK $name" 0 get before
+  expect "OK" 0 set after "$name"
+  expect "OK $name" 0 get after
+  running "$backup_pid" || pfail "the new primary exited"
+  check_arbiter
+  fo_ping_gap_ms=$(ping_gap_ms "$work/$round-ping.out")
+  fo_kv_gap_ms=$(kv_gap_ms "$work/$round-h.txt")
+}
