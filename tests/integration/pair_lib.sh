@@ -155,11 +155,12 @@ pair_down() {
   round=''
 }
 
-# arbiter_generations: the generation numbers of the arbiter's files (the last run of digits in
-# each file name, subdirectories included, hidden files ignored), sorted, space-separated.
+# arbiter_generations: the generation numbers of the arbiter's files (ftd names them
+# generation-<N, 20 digits>; here: the last run of digits in each name, leading zeros dropped,
+# subdirectories included, hidden files such as .tmp-* ignored), sorted, space-separated.
 arbiter_generations() {
   find "$arb" -type f ! -name '.*' -printf '%f\n' | sed -nE 's/^(.*[^0-9])?([0-9]+)[^0-9]*$/\2/p' |
-    sort -n | paste -sd' '
+    sed -E 's/^0+([0-9])/\1/' | sort -n | paste -sd' '
 }
 check_arbiter() {  # exactly the files of generations 1 and 2
   local g
