@@ -14,6 +14,7 @@
 #include "primary/replication_sink.h"
 #include "replay/recorder.h"
 #include "replication.pb.h"
+#include "spdlog/spdlog.h"
 #include "vmm/envelope.h"
 #include "zstd.h"
 
@@ -200,6 +201,7 @@ int PrimaryCommand(const RunOptions& run, const PairOptions& pair) {
   if (!connected.ok()) return Fail(kExitInternal, connected.status());
   client = std::move(*connected);
   client_ptr.store(client.get());
+  spdlog::info("connected to the backup; sending the initial state");
 
   // 2. The initial state: the machine before its first instruction, and the disk.
   auto t0 = std::chrono::steady_clock::now();
@@ -221,6 +223,7 @@ int PrimaryCommand(const RunOptions& run, const PairOptions& pair) {
     initial.set_disk_size(header->disk_capacity());
   }
   const std::string bytes = initial.SerializeAsString();
+  spdlog::info("initial state: {} bytes (snapshot taken in {:.0f} ms)", bytes.size(), MsSince(t0));
   for (size_t off = 0; off == 0 || off < bytes.size(); off += kStateChunk) {
     const bool last = off + kStateChunk >= bytes.size();
     if (auto s = client->EnqueueStateChunk(off, bytes.substr(off, kStateChunk), last); !s.ok()) {
