@@ -160,6 +160,10 @@ int BackupCommand(const RunOptions& run, const PairOptions& pair) {
     if (!have_state.load() || stream.ended()) return;
     ended_at_ns.store(repl::SteadyNowNs());
     stream.End(why);
+    auto* rp = replayer_ptr.load();
+    std::fprintf(stderr, "ftd: backup: the primary's stream ended (%s) at seq %llu; %llu entries to replay\n",
+                 why.c_str(), static_cast<unsigned long long>(stream.received()),
+                 static_cast<unsigned long long>(stream.received() - (rp ? std::min(rp->last_seq(), stream.received()) : 0)));
   };
   cb.on_peer_dead = [&] { lost(absl::StrFormat("silent for %u ms", pair.peer_timeout_ms)); };
   cb.on_stream_end = [&](const std::string& why) { lost(why); };

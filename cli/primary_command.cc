@@ -134,6 +134,10 @@ int PrimaryCommand(const RunOptions& run, const PairOptions& pair) {
     if (decided || fenced.load()) return;
     decided = true;
     const std::string why = std::string(client_ptr.load()->status().message());
+    std::fprintf(stderr, "ftd: primary: the backup is lost (%s) at log seq %llu, acknowledged %llu; %llu output(s) held\n",
+                 why.c_str(), static_cast<unsigned long long>(sink_ptr.load()->last_seq()),
+                 static_cast<unsigned long long>(client_ptr.load()->acknowledged_seq()),
+                 static_cast<unsigned long long>(gate.held_count()));
     const uint64_t next = generation.load() + 1;
     bool won = true;
     if (*arbiter) {
