@@ -16,6 +16,7 @@
 #include "cli/drive.h"
 #include "cli/pair_common.h"
 #include "cli/pair_command.h"
+#include "cli/digest.h"
 #include "cli/replay_command.h"
 #include "failover/announce.h"
 #include "replay/replayer.h"
@@ -223,10 +224,30 @@ int BackupCommand(const RunOptions& run, const PairOptions& pair) {
     c.net = logged->net;
     c.replay_writes_disk = st.disk_mode() == "replicated";
   };
-  auto machine = vmm::Machine::Restore(*kvm, st.snapshot(), [cw, &live](std::span<const uint8_t> b) {
+  vmm::ConsoleOutput console_out = [cw, &live](std::span<const uint8_t> b) {
     if (live.load()) cw->Write(b);  // the primary's console shows these until go-live
-  }, std::move(ropt));
-  if (!config_error.ok()) return Fail(kExitBadImage, config_error);
+  };
+  absl::StatusOr<std::unique_ptr<vmm::Machine>> machine = absl::UnknownError("no machine");
+  if (st.snapshot().exit_index() == 0 && !st.image().empty() && getenv("FTD_BACKUP_RESTORE") == nullptr) {
+    // At the boot point the state is the image: boot it exactly as `ftd replay` does.
+    if (Sha256(std::vector<uint8_t>(st.image().begin(), st.image().end())) != st.header().config().image_sha256()) {
+      return Fail(kExitBadImage, absl::DataLossError("the transferred image does not match the log header"));
+    }
+    vmm::MachineConfig config;
+    ropt.adjust(config);
+    if (!config_error.ok()) return Fail(kExitBadImage, config_error);
+    config.mem_size = st.header().config().mem_size();
+    config.cmdline = st.header().config().cmdline();
+    const std::string& mac = st.header().config().mac();
+    if (mac.size() == 6) std::copy(mac.begin(), mac.end(), config.mac.begin());
+    std::vector<uint8_t> image(st.image().begin(), st.image().end());
+    auto guest = vmm::LoadGuest(config, image);
+    if (!guest.ok()) return Fail(kExitBadImage, guest.status());
+    machine = vmm::Machine::Boot(*kvm, std::move(*guest), console_out, std::move(ropt.input));
+  } else {
+    machine = vmm::Machine::Restore(*kvm, st.snapshot(), console_out, std::move(ropt));
+    if (!config_error.ok()) return Fail(kExitBadImage, config_error);
+  }
   if (!machine.ok()) return Fail(CodeFor(machine.status()), machine.status());
   vmm::Machine& m = **machine;
   replayer_ptr.store(rp);

@@ -40,6 +40,7 @@ int DaemonMain(int argc, char** argv) {
   app.add_option("--net", run.net, "none or tap:IFNAME (backup: default as on the primary)")->capture_default_str();
   app.add_option("--mac", run.mac, "primary: the virtio-net MAC address")->capture_default_str();
   app.add_option("--epoch-ms", run.epoch_ms, "primary: guest time between epoch hashes")->capture_default_str();
+  app.add_option("--log", run.log, "primary: also write the event log to this file (for ftd replay)");
   app.add_option("--arbiter", pair.arbiter, "file:DIR on storage both hosts share (split-brain arbiter)");
   app.add_option("--node", pair.node, "this host's name at the arbiter (default: the hostname)");
   app.add_option("--vm-id", pair.vm_id, "the protected VM's name (both sides must agree)")->capture_default_str();
@@ -60,12 +61,6 @@ int DaemonMain(int argc, char** argv) {
   app.add_option("--console", run.console, "guest console: stdio or file:PATH")->capture_default_str();
   app.add_flag("--stdin,!--no-stdin", run.serial_stdin, "feed standard input to the guest's serial port");
   app.add_option("--kvm", run.kvm_device, "the KVM device")->capture_default_str();
-  CLI::App* status_cmd = app.add_subcommand("status", "what a running `ftd --role` reports about itself");
-  std::string status_file = "/run/ftd/ftd-primary.status";
-  bool status_json = false;
-  status_cmd->add_option("--status-file", status_file, "the daemon's --status-file")->capture_default_str();
-  status_cmd->add_flag("--json", status_json, "print the raw JSON report");
-
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

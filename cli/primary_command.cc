@@ -110,10 +110,15 @@ int PrimaryCommand(const RunOptions& run, const PairOptions& pair) {
 
   const primary::SinkLimits limits{pair.max_unacked_entries, *max_bytes};
   auto recorder = replay::Recorder::Create(
-      [&](const proto::LogHeader&) -> absl::StatusOr<std::unique_ptr<replay::LogSink>> {
+      [&](const proto::LogHeader& header) -> absl::StatusOr<std::unique_ptr<replay::LogSink>> {
         auto sink = std::make_unique<primary::ReplicationSink>(client.get(), limits);
         sink_ptr.store(sink.get());
-        return std::unique_ptr<replay::LogSink>(std::move(sink));
+        if (run.log.empty()) return std::unique_ptr<replay::LogSink>(std::move(sink));
+        // --log: also keep the log here (ftd replay reads it; the backup does not need it).
+        auto file = replay::LogWriter::Create(run.log, header);
+        if (!file.ok()) return file.status();
+        return std::unique_ptr<replay::LogSink>(
+            std::make_unique<replay::TeeSink>(std::move(sink), std::move(*file)));
       },
       run.epoch_ms * 1'000'000);
   if (!recorder.ok()) return Fail(kExitUsage, recorder.status());
@@ -209,17 +214,19 @@ int PrimaryCommand(const RunOptions& run, const PairOptions& pair) {
 
   // 2. The initial state: the machine before its first instruction, and the disk.
   auto t0 = std::chrono::steady_clock::now();
+  // The snapshot first: inputs it settles are part of it, and the log starts after it.
+  auto snap = m.Save();
+  if (!snap.ok()) return Fail(kExitInternal, snap.status());
   auto header = RecordingHeader(m, vm->image, run);
   if (!header.ok()) return Fail(CodeFor(header.status()), header.status());
   header->set_start_exit_index(m.exit_index());
   if (auto s = rec->Start(*header); !s.ok()) return Fail(kExitInternal, s);
-  auto snap = m.Save();
-  if (!snap.ok()) return Fail(kExitInternal, snap.status());
   proto::InitialState initial;
   *initial.mutable_header() = rec->header();
   *initial.mutable_snapshot() = std::move(*snap);
   initial.set_disk_mode(pair.disk_mode);
   initial.set_generation(generation.load());
+  initial.set_image(std::string(vm->image.begin(), vm->image.end()));
   if (pair.disk_mode == "replicated" && !run.disk.empty()) {
     auto z = CompressFile(run.disk);
     if (!z.ok()) return Fail(CodeFor(z.status()), z.status());

@@ -48,7 +48,17 @@ void OutputCommitGate::Loop() {
       tag = held_.front().tag;
       if (unprotected_) tag = 0;
     }
-    if (tag != 0 && !source_.wait_for_ack(tag, std::chrono::milliseconds(20))) continue;
+    if (tag != 0) {
+      constexpr auto kWait = std::chrono::milliseconds(20);
+      const auto t0 = std::chrono::steady_clock::now();
+      if (!source_.wait_for_ack(tag, kWait)) {
+        // A dead stream answers at once: wait out the rest here (Unprotect/Halt end it), so
+        // held outputs do not spin this thread until failover decides.
+        std::unique_lock lock(mu_);
+        cv_.wait_until(lock, t0 + kWait, [&] { return halted_ || unprotected_; });
+        continue;
+      }
+    }
     std::lock_guard rl(release_mu_);
     std::vector<Held> batch;
     {

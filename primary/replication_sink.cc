@@ -10,7 +10,8 @@ absl::Status ReplicationSink::Append(proto::LogEntry& entry) {
   const uint64_t total = bytes_.load() + entry.ByteSizeLong();
   seq_.store(seq, std::memory_order_release);
   bytes_.store(total);
-  if (unprotected_.load()) return absl::OkStatus();
+  // Unprotected, or the backup is gone and failover decides: nothing more to ship or track.
+  if (unprotected_.load() || client_->peer_dead()) return absl::OkStatus();
   {
     std::lock_guard lock(mu_);
     const uint64_t acked = client_->acknowledged_seq();

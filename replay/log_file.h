@@ -69,6 +69,25 @@ class LogWriter final : public LogSink {
   uint64_t bytes_ = 0;
 };
 
+// Appends to two sinks, numbering by the first: the primary's stream plus a local file.
+class TeeSink final : public LogSink {
+ public:
+  TeeSink(std::unique_ptr<LogSink> first, std::unique_ptr<LogSink> second)
+      : first_(std::move(first)), second_(std::move(second)) {}
+  absl::Status Append(proto::LogEntry& entry) override {
+    if (auto s = first_->Append(entry); !s.ok()) return s;
+    return second_->Append(entry);
+  }
+  absl::Status Flush(bool durable = false) override {
+    if (auto s = first_->Flush(durable); !s.ok()) return s;
+    return second_->Flush(durable);
+  }
+  uint64_t last_seq() const override { return first_->last_seq(); }
+
+ private:
+  std::unique_ptr<LogSink> first_, second_;
+};
+
 // Reads a whole log held in memory (files are mapped or read in full).
 class LogReader final : public EntrySource {
  public:

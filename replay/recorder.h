@@ -25,6 +25,8 @@ class Recorder final : public vmm::InputSource {
   // Records to any sink (the primary's replication stream).
   static absl::StatusOr<std::unique_ptr<Recorder>> Create(SinkFactory open_sink,
                                                           uint64_t epoch_interval_ns);
+  // Inputs before Start() are not logged: they belong to the state the log starts from
+  // (the primary snapshots the machine before it starts the log).
   absl::Status Start(proto::LogHeader header);
   // The header Start() completed (what a backup needs besides the machine state).
   const proto::LogHeader& header() const { return header_; }

@@ -65,7 +65,8 @@ if [ "$(id -u)" != 0 ]; then
   exit "$rc_host"
 fi
 set +e
-"$here/tests/kvm-vm/run-in-kvm-vm.sh" --workdir "$here" --timeout 1800 -- \
+# Two vCPUs: the pair tests run two VMs, their gRPC threads and the clients at once.
+"$here/tests/kvm-vm/run-in-kvm-vm.sh" --workdir "$here" --smp 2 --timeout 2400 -- \
   env FTD_REQUIRE_KVM=1 FTD_REQUIRE_TOOLS=1 \
   bash -c 'set -o pipefail; ctest --output-on-failure -j 1 --timeout 600 -R KvmTest 2>&1 | cat' \
   2>&1 | tee "$log"

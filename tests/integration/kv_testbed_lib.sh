@@ -25,6 +25,8 @@ cleanup() {
 trap cleanup EXIT
 fail() {
   echo "FAIL: $*"
+  # FTD_KEEP_FAILED=DIR: keep the work dir (logs, disks, consoles) for a post-mortem.
+  if [ -n "${FTD_KEEP_FAILED:-}" ]; then mkdir -p "$FTD_KEEP_FAILED" && cp -a "$work" "$FTD_KEEP_FAILED/" && echo "kept $work in $FTD_KEEP_FAILED"; fi
   for f in "$work"/*.out "$work"/*.err; do [ -e "$f" ] && { echo "--- $f"; tail -20 "$f"; }; done
   exit 1
 }

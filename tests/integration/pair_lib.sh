@@ -124,7 +124,7 @@ start_backup() {  # start_backup NODE [ARGS...]: sets backup_pid
 }
 start_primary() {  # start_primary NODE PEER_NODE [ARGS...]: the kv guest; sets primary_pid
   start_ftd primary "$1" --peer "$(repl_addr "$2"):$port" --guest "$kv" --cmdline "ip=$guest/15" \
-    --peer-wait-s 60 "${@:3}"
+    --peer-wait-s 60 --log "$work/$round-primary.log" "${@:3}"
   primary_pid=$!
 }
 
@@ -233,6 +233,22 @@ sample_stop() {
   sampler_pid=''
 }
 
+# kill_and_take_over VICTIM SURVIVOR TEXT STATE: SIGKILL VICTIM's ftd (primary|backup; sets
+# t_kill); SURVIVOR must print TEXT within 10 s and reach STATE at generation 2. Sets took_ms
+# (kill to TEXT).
+kill_and_take_over() {
+  local victim=$1 survivor=$2 vpid="$1_pid" spid="$2_pid" n
+  running "${!vpid}" || pfail "the $victim exited before the kill"
+  t_kill=$(date +%s.%N)
+  kill -KILL "${!vpid}"
+  wait "${!vpid}" 2>/dev/null  # reaped at once: no "Killed" notice from bash
+  wait_for "$work/$round-$survivor.err" "$3" 10 "${!spid}"
+  took_ms=$(ms_since "$t_kill")
+  wait_state "$survivor" 2 "$4"
+  n=$(status_field "$survivor" generation)
+  [ "$n" = 2 ] || pfail "$survivor status generation '$n', want 2"
+}
+
 # failover_round NAME: pair up, ping + `ftkv load --clients 4` for 8 s, SIGKILL the primary after
 # a random 1-3 s; the backup must print "live at generation 2" within 10 s and be "live", ping
 # replies must resume, the history must check, the state from before the kill must be there and
@@ -251,15 +267,8 @@ failover_round() {
   random_sleep 1000 3000
   fo_delay_ms=$slept_ms
   sample_stop
-  running "$primary_pid" || pfail "the primary exited before the kill"
-  t_kill=$(date +%s.%N)
-  kill -KILL "$primary_pid"
-  wait "$primary_pid" 2>/dev/null  # reaped at once: no "Killed" notice from bash
-  wait_for "$work/$round-backup.err" "live at generation 2" 10 "$backup_pid"
-  fo_live_ms=$(ms_since "$t_kill")
-  wait_state backup 2 live
-  n=$(status_field backup generation)
-  [ "$n" = 2 ] || pfail "backup status generation '$n', want 2"
+  kill_and_take_over primary backup "live at generation 2" live
+  fo_live_ms=$took_ms
   fo_failover_ms=$(status_field backup failover_ms)
   traffic_wait
   n=$(ping_replies_after "$work/$round-ping.out" "$t_kill")
