@@ -31,6 +31,10 @@ struct ReplicationServer::Session {
   bool hello_answered = false;                // acks and heartbeats only after the HelloReply
   bool done = false;                          // the reader has finished
   bool accepted = false;                      // the Hello was accepted (reader thread only)
+  uint64_t hello_received_seq = 0;            // what the HelloReply told the primary
+  // The reader is inside a callback (our own work, e.g. writing the replica): messages wait
+  // behind it, so its silence is not the primary's.
+  std::atomic<bool> in_callback{false};
   std::atomic<bool> peer_dead{false};
   std::atomic<int64_t> last_heard_ns{0};
 };
@@ -178,6 +182,7 @@ grpc::Status ReplicationServer::ReadLoop(
         {
           std::lock_guard lock(session.mu);
           session.outgoing.push_back(std::move(reply));
+          session.hello_received_seq = received_seq_.load();
           session.hello_answered = true;
           session.cv.notify_all();
         }
@@ -188,9 +193,11 @@ grpc::Status ReplicationServer::ReadLoop(
       case proto::PrimaryMessage::kState: {
         const proto::StateChunk& c = msg.state();
         if (callbacks_.on_state) {
-          if (absl::Status s = callbacks_.on_state(c.offset(), c.data(), c.last()); !s.ok()) {
-            return ToGrpc(s);
-          }
+          session.in_callback.store(true);
+          absl::Status s = callbacks_.on_state(c.offset(), c.data(), c.last());
+          session.last_heard_ns.store(SteadyNowNs());
+          session.in_callback.store(false);
+          if (!s.ok()) return ToGrpc(s);
         }
         if (c.last()) {
           // A new log starts at the transferred state. The explicit Ack {0, 0} goes out
@@ -208,9 +215,11 @@ grpc::Status ReplicationServer::ReadLoop(
       }
       case proto::PrimaryMessage::kBatch: {
         if (callbacks_.on_entries) {
-          if (absl::Status s = callbacks_.on_entries(msg.batch().entries()); !s.ok()) {
-            return ToGrpc(s);
-          }
+          session.in_callback.store(true);
+          absl::Status s = callbacks_.on_entries(msg.batch().entries());
+          session.last_heard_ns.store(SteadyNowNs());
+          session.in_callback.store(false);
+          if (!s.ok()) return ToGrpc(s);
         }
         received_seq_.store(validator.next_seq() - 1);
         std::lock_guard lock(session.mu);
@@ -254,6 +263,13 @@ void ReplicationServer::WriteLoop(
         session.outgoing.pop_front();
       }
       done = session.done;
+      if (session.hello_answered && !acked_once) {
+        // The HelloReply told the primary where we are: acks start from there (an Ack of
+        // the same seq now would read, after a state transfer, as its reset Ack {0, 0}).
+        sent_received = session.hello_received_seq;
+        sent_replayed = std::min(replayed_seq_.load(), sent_received);
+        acked_once = true;
+      }
       if (session.hello_answered && !done) {
         const uint64_t r = received_seq_.load(), p = std::min(replayed_seq_.load(), r);
         if (!acked_once || r != sent_received || p != sent_replayed) {
@@ -280,7 +296,7 @@ void ReplicationServer::WriteLoop(
       }
     }
     if (done) return;
-    if (SteadyNowNs() - session.last_heard_ns.load() > timeout_ns) {
+    if (!session.in_callback.load() && SteadyNowNs() - session.last_heard_ns.load() > timeout_ns) {
       session.peer_dead.store(true);
       if (callbacks_.on_peer_dead) callbacks_.on_peer_dead();
       context->TryCancel();

@@ -291,7 +291,14 @@ void ReplicationClient::WriteLoop() {
       }
       last_write = Clock::now();
     }
-    if (SteadyNowNs() - last_heard_ns_.load() > timeout_ns) {
+    // While the backup takes the state transfer (writes its replica), allow it ten times
+    // the timeout: the guest is not running yet, and a killed backup closes the stream anyway.
+    bool transferring;
+    {
+      std::lock_guard lock(mu_);
+      transferring = state_reset_pending_;
+    }
+    if (SteadyNowNs() - last_heard_ns_.load() > (transferring ? 10 * timeout_ns : timeout_ns)) {
       MarkDead(absl::UnavailableError(absl::StrCat("backup ", options_.target, " silent for ",
                                                    options_.peer_timeout.count(), " ms")));
       return;
