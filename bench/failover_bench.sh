@@ -9,7 +9,7 @@
 # kill to the backup's "live at generation" line, the backup's failover_ms and the pair's
 # first_transfer_pause_ms (status); the backup's lag_ms and lag_entries sampled every 100 ms
 # under load before the kill. Prints a table and one JSON line (p50/p99/max). Needs root and
-# /dev/kvm (on hosts without it: tests/kvm-vm/run-in-kvm-vm.sh --smp 2 -- bench/failover_bench.sh
+# /dev/kvm (on hosts without it: tests/kvm-vm/run-in-kvm-vm.sh -- bench/failover_bench.sh
 # build). Exit 77 when it cannot run (no /dev/kvm, not root), 1 when a failover fails.
 #
 #   bench/failover_bench.sh [BUILD_DIR] [KILLS=10]

@@ -4,7 +4,7 @@
 # TLS over the repl link), the same `ftkv load` against each; the plain gRPC stream round trip
 # on the same link (bench/repl_rtt, no VM); the compute guest's run time unprotected and
 # protected; the log bandwidth and the backup's lag under load. Prints a table and one JSON
-# line. Needs root and /dev/kvm (on hosts without it: tests/kvm-vm/run-in-kvm-vm.sh --smp 2 --
+# line. Needs root and /dev/kvm (on hosts without it: tests/kvm-vm/run-in-kvm-vm.sh --
 # bench/pair_bench.sh build).
 #
 #   bench/pair_bench.sh [BUILD_DIR] [--clients N] [--duration S] [--iters N]
