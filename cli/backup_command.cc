@@ -1,6 +1,7 @@
 // `ftd --role backup`: take the primary's initial state, replay its log in near lockstep,
 // and go live when the primary is lost and this host wins the arbiter.
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <condition_variable>
@@ -27,6 +28,7 @@ namespace ftd::cli {
 namespace {
 
 constexpr uint64_t kMaxStateBytes = 8ull << 30;
+constexpr int kReplayNice = 10;
 
 backup::EntryStream* g_stream = nullptr;
 void StopStream() {
@@ -255,9 +257,13 @@ int BackupCommand(const RunOptions& run, const PairOptions& pair) {
   std::fprintf(stderr, "ftd: backup: replaying generation %llu from exit %llu\n",
                static_cast<unsigned long long>(generation.load()), static_cast<unsigned long long>(m.exit_index()));
 
-  // 2. Replay in lockstep until the log ends.
+  // 2. Replay in lockstep until the log ends. The replaying vCPU thread runs at a lower
+  // priority than the stream's threads: an ack (which output commit waits for) must not queue
+  // behind replay work on a busy host.
   SetSignalTarget(&m);
+  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kReplayNice);
   absl::StatusOr<vmm::RunOutcome> outcome = m.Run();
+  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 0);  // live: full priority again
   exit_index.store(m.exit_index());
   SetSignalTarget(nullptr);
   if (!outcome.ok()) {
