@@ -55,6 +55,9 @@ int DaemonMain(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-unacked-entries", pair.max_unacked_entries,
                  "primary: unacknowledged log entries at which the guest pauses")->capture_default_str();
+  app.add_option("--max-lag-entries", pair.max_lag_entries,
+                 "primary: entries the backup may hold unreplayed (bounds the failover time; 0: none)")
+      ->capture_default_str();
   app.add_option("--max-unacked-bytes", pair.max_unacked_bytes,
                  "primary: unacknowledged log bytes at which the guest pauses")->capture_default_str();
   app.add_option("--status-file", pair.status_file, "where ftd keeps its status (default /run/ftd/ftd-ROLE.status)");

@@ -31,6 +31,7 @@ struct PairOptions {
   uint64_t peer_wait_s = 60;             // primary: how long to wait for the backup at start
   uint64_t max_unacked_entries = 1u << 16;
   std::string max_unacked_bytes = "64M";
+  uint64_t max_lag_entries = 128;        // primary: unreplayed entries at the backup (0: no bound)
 };
 
 int PrimaryCommand(const RunOptions& run, const PairOptions& pair);

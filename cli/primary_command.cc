@@ -108,7 +108,7 @@ int PrimaryCommand(const RunOptions& run, const PairOptions& pair) {
   copt.peer_timeout = std::chrono::milliseconds(pair.peer_timeout_ms);
   std::unique_ptr<primary::ReplicationClient> client;
 
-  const primary::SinkLimits limits{pair.max_unacked_entries, *max_bytes};
+  const primary::SinkLimits limits{pair.max_unacked_entries, *max_bytes, pair.max_lag_entries};
   auto recorder = replay::Recorder::Create(
       [&](const proto::LogHeader& header) -> absl::StatusOr<std::unique_ptr<replay::LogSink>> {
         auto sink = std::make_unique<primary::ReplicationSink>(client.get(), limits);

@@ -169,6 +169,12 @@ bool ReplicationClient::WaitForAck(uint64_t seq, std::chrono::milliseconds timeo
   return acknowledged_seq() >= seq;
 }
 
+bool ReplicationClient::WaitForReplayed(uint64_t seq, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, timeout, [&] { return replayed_seq() >= seq || dead_.load(); });
+  return replayed_seq() >= seq;
+}
+
 bool ReplicationClient::WaitForStateAck(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
   cv_.wait_for(lock, timeout, [&] { return !state_reset_pending_ || dead_.load(); });

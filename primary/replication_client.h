@@ -63,6 +63,8 @@ class ReplicationClient {
   // True once acknowledged_seq() >= seq; false on timeout or when the stream is dead.
   bool WaitForAck(uint64_t seq, std::chrono::milliseconds timeout);
 
+  // True once replayed_seq() >= seq; false on timeout or when the stream is dead.
+  bool WaitForReplayed(uint64_t seq, std::chrono::milliseconds timeout);
   // True once the backup acknowledged the completed state transfer (its Ack {0, 0});
   // false on timeout or when the stream is dead.
   bool WaitForStateAck(std::chrono::milliseconds timeout);

@@ -2,7 +2,8 @@
 // file, numbered from 1 after the state transfer. The unacknowledged log is bounded: at the
 // bound Append() blocks the vCPU thread (the guest pauses) until the backup acknowledges
 // more; nothing is dropped. Once the backup is gone and this host runs alone
-// (Unprotect()), entries are counted and no longer shipped.
+// (Unprotect()), entries are counted and no longer shipped. The backup's replay backlog can be
+// bounded the same way (SinkLimits::max_unreplayed_entries).
 #pragma once
 
 #include <atomic>
@@ -19,6 +20,9 @@ namespace ftd::primary {
 struct SinkLimits {
   uint64_t max_unacked_entries = 1u << 16;
   uint64_t max_unacked_bytes = 64u << 20;
+  // Entries the backup may hold without having replayed them (0: no bound). A failover first
+  // replays this backlog, so it bounds the failover time; at the bound the guest pauses.
+  uint64_t max_unreplayed_entries = 0;
 };
 
 class ReplicationSink final : public replay::LogSink {

@@ -225,6 +225,23 @@ TEST_F(ReplicationSinkTest, EntryBoundPausesAppendUntilTheBackupAcknowledges) {
   EXPECT_EQ(sink_->unacked_bytes(), 0u);
 }
 
+TEST_F(ReplicationSinkTest, LagBoundPausesAppendUntilTheBackupReplays) {
+  MakeSink({.max_unacked_entries = 1000, .max_unacked_bytes = 64u << 20, .max_unreplayed_entries = 3});
+  appender_target_ = 4;
+  AppendAsync(1, 4);
+  // Entries 1-3 fit; entry 4 makes the backlog 4 > 3: Append waits for the backup's replay,
+  // though every entry is acknowledged (held is not enough).
+  ASSERT_TRUE(WaitUntil([&] { return sink_->pauses() == 1; })) << "returned " << returned_.load();
+  ASSERT_TRUE(client_->WaitForAck(4, 5s)) << client_->status();
+  EXPECT_FALSE(client_->WaitForReplayed(1, 200ms));
+  EXPECT_EQ(returned_.load(), 3);  // still blocked
+  server_->SetReplayedSeq(1);      // the backlog is 3 again
+  ASSERT_TRUE(JoinAppender()) << "Append did not return after the backup replayed";
+  EXPECT_FALSE(append_failed_.load());
+  EXPECT_EQ(client_->replayed_seq(), 1u);
+  EXPECT_EQ(sink_->pauses(), 1u);
+}
+
 TEST_F(ReplicationSinkTest, ByteBoundPausesAppendUntilTheBackupAcknowledges) {
   proto::LogEntry sample = Entry(1);
   sample.set_seq(1);
