@@ -159,10 +159,13 @@ int BackupCommand(const RunOptions& run, const PairOptions& pair) {
     stream.Push(entries);
     return absl::OkStatus();
   };
+  std::atomic<pid_t> replay_tid{0};
   auto lost = [&](const std::string& why) {
     if (!have_state.load() || stream.ended()) return;
     ended_at_ns.store(repl::SteadyNowNs());
     stream.End(why);
+    // Nothing to acknowledge any more: the backlog's replay is the failover's critical path.
+    if (pid_t tid = replay_tid.load()) setpriority(PRIO_PROCESS, static_cast<id_t>(tid), 0);
     auto* rp = replayer_ptr.load();
     std::fprintf(stderr, "ftd: backup: the primary's stream ended (%s) at seq %llu; %llu entries to replay\n",
                  why.c_str(), static_cast<unsigned long long>(stream.received()),
@@ -262,6 +265,8 @@ int BackupCommand(const RunOptions& run, const PairOptions& pair) {
   // behind replay work on a busy host.
   SetSignalTarget(&m);
   setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kReplayNice);
+  replay_tid.store(gettid());
+  if (stream.ended()) setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 0);
   absl::StatusOr<vmm::RunOutcome> outcome = m.Run();
   setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 0);  // live: full priority again
   exit_index.store(m.exit_index());
