@@ -157,14 +157,15 @@ TEST(FtdRunKvmTest, SnapshotMidRunThenResumeEqualsUninterruptedRun) {
 
 TEST(FtdRunKvmTest, SigtermWithSaveWritesASnapshotThatResumes) {
   FTD_REQUIRE_KVM();
-  // ticks=300 at 100 Hz runs ~3 s; stop it early with SIGTERM through `timeout`.
+  // ticks=800 at 100 Hz runs ~8 s; stop it early with SIGTERM through `timeout`, late enough
+  // that ftd (linked with gRPC: its start-up is slow under emulation) has its handlers.
   std::string snap = TempPath("term.snap");
-  auto first = RunProcess({"timeout", "--preserve-status", "-s", "TERM", "0.5", FtdBinary(), "run", "--guest", GuestImage("ticks"),
-                           "--cmdline", "ticks=300 hz=100", "--save", snap, "--no-stdin"});
+  auto first = RunProcess({"timeout", "--preserve-status", "-s", "TERM", "2", FtdBinary(), "run", "--guest", GuestImage("ticks"),
+                           "--cmdline", "ticks=800 hz=100", "--save", snap, "--no-stdin"});
   ASSERT_EQ(first.exit_code, 0) << first.err;
   auto second = RunProcess({FtdBinary(), "resume", "--snapshot", snap, "--no-stdin"}, 60);
   EXPECT_EQ(second.exit_code, 0) << second.err;
-  EXPECT_NE((first.out + second.out).find("ticks 300 checksum"), std::string::npos);
+  EXPECT_NE((first.out + second.out).find("ticks 800 checksum"), std::string::npos);
   unlink(snap.c_str());
 }
 
