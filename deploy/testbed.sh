@@ -221,6 +221,12 @@ cmd_status() {
   return 1
 }
 
+# reaches NS ADDR: NS can ping ADDR. The first packet may wait for ARP: 3 tries, 1 s each at most.
+reaches() {
+  ip netns exec "$1" ping -n -q -c 1 -W 1 "$2" >/dev/null 2>&1 ||
+    ip netns exec "$1" ping -n -q -c 2 -W 1 "$2" >/dev/null 2>&1
+}
+
 cmd_check() {
   need_root
   local ns
@@ -231,9 +237,7 @@ cmd_check() {
       ns=${from%%:*}
       addr=${from##*:}
       [[ "$addr" == "$to" ]] && continue
-      # The first packet may wait for ARP; 3 tries, 1 s each at most.
-      if ip netns exec "$ns" ping -n -q -c 1 -W 1 "$to" >/dev/null 2>&1 ||
-         ip netns exec "$ns" ping -n -q -c 2 -W 1 "$to" >/dev/null 2>&1; then
+      if reaches "$ns" "$to"; then
         echo "ok   $ns -> $to"
       else
         echo "FAIL $ns -> $to"
@@ -244,8 +248,7 @@ cmd_check() {
   for from in "$NS_A:$REPL_B" "$NS_B:$REPL_A"; do
     ns=${from%%:*}
     to=${from##*:}
-    if ip netns exec "$ns" ping -n -q -c 1 -W 1 "$to" >/dev/null 2>&1 ||
-       ip netns exec "$ns" ping -n -q -c 2 -W 1 "$to" >/dev/null 2>&1; then
+    if reaches "$ns" "$to"; then
       echo "ok   $ns -> $to (repl)"
     else
       echo "FAIL $ns -> $to (repl$(repl_is_cut && echo ', cut'))"
