@@ -216,8 +216,7 @@ int BackupCommand(const RunOptions& run, const PairOptions& pair) {
   ropt.input = std::move(replayer);
   absl::Status config_error;
   ropt.adjust = [&](vmm::MachineConfig& c) {
-    RunOptions here = run;
-    auto logged = ConfigFromLog(st.header(), here);
+    auto logged = ConfigFromLog(st.header(), run);
     if (!logged.ok()) {
       config_error = logged.status();
       return;
@@ -235,18 +234,14 @@ int BackupCommand(const RunOptions& run, const PairOptions& pair) {
   absl::StatusOr<std::unique_ptr<vmm::Machine>> machine = absl::UnknownError("no machine");
   if (st.snapshot().exit_index() == 0 && !st.image().empty() && getenv("FTD_BACKUP_RESTORE") == nullptr) {
     // At the boot point the state is the image: boot it exactly as `ftd replay` does.
-    if (Sha256(std::vector<uint8_t>(st.image().begin(), st.image().end())) != st.header().config().image_sha256()) {
+    const auto* bytes = reinterpret_cast<const uint8_t*>(st.image().data());
+    if (Sha256({bytes, st.image().size()}) != st.header().config().image_sha256()) {
       return Fail(kExitBadImage, absl::DataLossError("the transferred image does not match the log header"));
     }
-    vmm::MachineConfig config;
-    ropt.adjust(config);
-    if (!config_error.ok()) return Fail(kExitBadImage, config_error);
-    config.mem_size = st.header().config().mem_size();
-    config.cmdline = st.header().config().cmdline();
-    const std::string& mac = st.header().config().mac();
-    if (mac.size() == 6) std::copy(mac.begin(), mac.end(), config.mac.begin());
-    std::vector<uint8_t> image(st.image().begin(), st.image().end());
-    auto guest = vmm::LoadGuest(config, image);
+    auto config = ConfigFromLog(st.header(), run);
+    if (!config.ok()) return Fail(kExitBadImage, config.status());
+    config->replay_writes_disk = st.disk_mode() == "replicated";
+    auto guest = vmm::LoadGuest(*config, {bytes, st.image().size()});
     if (!guest.ok()) return Fail(kExitBadImage, guest.status());
     machine = vmm::Machine::Boot(*kvm, std::move(*guest), console_out, std::move(ropt.input));
   } else {

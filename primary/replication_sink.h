@@ -52,8 +52,10 @@ class ReplicationSink final : public replay::LogSink {
   std::atomic<uint64_t> pauses_{0};
   std::atomic<bool> unprotected_{false};
   mutable std::mutex mu_;
-  std::deque<std::pair<uint64_t, uint64_t>> sent_;  // (seq, bytes_total after it), unacked
-  uint64_t acked_base_ = 0;  // bytes_total after the last entry dropped from sent_
+  // (seq, bytes_total after it) of the entries not known to be acknowledged, trimmed by
+  // unacked_bytes(); acked_base_ is bytes_total after the last entry trimmed.
+  mutable std::deque<std::pair<uint64_t, uint64_t>> sent_;
+  mutable uint64_t acked_base_ = 0;
 };
 
 }  // namespace ftd::primary
