@@ -7,11 +7,22 @@
  * no RDTSC & co.  Everything that can be static (page tables, GDT, TSS with its I/O bitmap) is
  * assembled into the image so that the loader copies it instead of ring 0 computing it.
  *
- * Flow: Multiboot 32-bit entry -> long mode -> ring-0 setup (TSS, IDT, SYSCALL MSRs, 8259 PIC)
+ * Flow: Multiboot 32-bit entry -> long mode -> ring-0 setup (TSS, IDT, 8259 PIC)
  * -> IRETQ to ring 3 (_start3 -> rt_start() -> main()) with IF=1.
- * Ring 3 comes back only through SYSCALL (wait_irq, unmask/mask_irq, exit), interrupts
- * (count + EOI + IRETQ; every IRETQ in this file returns to ring 3) and exceptions (report on
- * COM1, end the VM with status 0x7f).
+ * Ring 3 comes back only through the system-call gate (`int $FTD_SYSCALL_VECTOR`: wait_irq,
+ * unmask/mask_irq, exit), interrupts (count + EOI + IRETQ; every IRETQ in this file returns to
+ * ring 3) and exceptions (report on COM1, end the VM with status 0x7f).
+ *
+ * Why not SYSCALL: on PVM a SYSCALL from ring 3 jumps to LSTAR but stays at CPL 3 (FACTS.md),
+ * so its handler could never STI;HLT, and FMASK's IF=0 could never be undone.  Real ring 0 is
+ * reached only through IDT delivery.  `int $0x30` through a DPL-3 interrupt gate is that on
+ * VMX, SVM and QEMU TCG; on PVM the same instruction raises #UD at the `cd 30`, and the #UD
+ * stub below recognises it (CS.RPL = 3 and those two bytes at the faulting RIP), steps over it
+ * and joins the same code.  Both paths leave the same 5-word frame at kstack_top - 40 (#UD has
+ * no error code), so one handler serves both.
+ *
+ * Everything from ftd_ring0_start to ftd_ring0_end runs in ring 0 (tests/unit/guest/
+ * guest_isa_test.sh checks that no instruction PVM cannot run appears there).
  */
 #include "ftd_abi.h"
 
@@ -19,25 +30,22 @@
 #define MB_HEADER_FLAGS 0x00010000 /* bit 16: the a.out-kludge address fields are valid */
 
 /* GDT in the Linux x86-64 layout (PVM runs guest ring 3 with the host's __USER_CS/__USER_DS,
- * 0x33/0x2b, and upstream PVM checks STAR against them; costs nothing to match). */
+ * 0x33/0x2b; costs nothing to match). */
 #define SEL_KCODE 0x10
 #define SEL_KDATA 0x18
 #define SEL_UDATA 0x2b /* 0x28 | RPL 3 */
 #define SEL_UCODE 0x33 /* 0x30 | RPL 3 */
 #define SEL_TSS   0x40
-#define STAR_HIGH 0x00230010 /* STAR[63:32]: SYSCALL CS=0x10 SS=0x18; [63:48] as Linux (SYSRET unused) */
 
 #define CR0_VALUE 0x80000033 /* PG | NE | ET | MP | PE; EM=0, TS=0 so ring 3 may use x87/SSE */
 #define CR4_VALUE 0x00000620 /* OSXMMEXCPT | OSFXSR | PAE */
-#define EFER_VALUE 0x00000101 /* LME | SCE */
+#define EFER_VALUE 0x00000100 /* LME; no SCE: SYSCALL is not part of the ABI (see above) */
 #define MSR_EFER  0xC0000080
-#define MSR_STAR  0xC0000081
-#define MSR_LSTAR 0xC0000082
-#define MSR_FMASK 0xC0000084
-/* RFLAGS bits cleared on SYSCALL: AC, NT, IOPL, DF, IF, TF */
-#define FMASK_VALUE 0x00047700
 
-#define IDT_ENTRIES 48 /* 0-31 exceptions, 0x20-0x2f PIC IRQs; anything above is a #GP */
+/* 0-31 exceptions, 0x20-0x2f PIC IRQs, 0x30 the system-call gate; anything above is a #GP */
+#define IDT_ENTRIES (FTD_SYSCALL_VECTOR + 1)
+#define GATE_INTR_DPL0 0x8e00
+#define GATE_INTR_DPL3 0xee00
 #define USER_RFLAGS 0x202 /* IF=1, IOPL=0 (IOPL is ignored by PVM; the TSS bitmap grants I/O) */
 
 /* ------------------------------------------------------------------------------------------ */
@@ -61,7 +69,8 @@ mb_header:
  * CR0.PE=1 PG=0, IF=0.  No stack is needed here. */
         .text
         .code32
-        .globl _start32
+        .globl _start32, ftd_ring0_start, ftd_ring0_end
+ftd_ring0_start:
 _start32:
         mov     %eax, ftd_mb_magic      /* ring 3 checks the magic and reads the info */
         mov     %ebx, ftd_mb_info
@@ -97,7 +106,8 @@ long64:
         mov     $SEL_TSS, %eax
         ltr     %ax
 
-        /* IDT: interrupt gates (IF cleared on entry), DPL 0, all handlers below 4 GiB. */
+        /* IDT: interrupt gates (IF cleared on entry), all handlers below 4 GiB; DPL 0 except
+         * the system-call gate, which ring 3 may name in `int`. */
         lea     idt(%rip), %rdi
         lea     vec_table(%rip), %rsi
         mov     $IDT_ENTRIES, %ecx
@@ -106,26 +116,14 @@ long64:
         or      $(SEL_KCODE << 16), %edx
         mov     %edx, (%rdi)
         and     $0xffff0000, %eax
-        or      $0x8e00, %eax
+        or      $GATE_INTR_DPL0, %eax
         mov     %eax, 4(%rdi)           /* bytes 8-15 stay 0 (bss) */
         add     $4, %rsi
         add     $16, %rdi
         dec     %ecx
         jnz     1b
+        movb    $(GATE_INTR_DPL3 >> 8), idt+16*FTD_SYSCALL_VECTOR+5(%rip)
         lidt    idtr(%rip)
-
-        /* SYSCALL MSRs. */
-        mov     $MSR_STAR, %ecx
-        xor     %eax, %eax
-        mov     $STAR_HIGH, %edx
-        wrmsr
-        mov     $MSR_LSTAR, %ecx
-        lea     sys_entry(%rip), %eax
-        xor     %edx, %edx
-        wrmsr
-        mov     $MSR_FMASK, %ecx
-        mov     $FMASK_VALUE, %eax
-        wrmsr
 
         /* 8259A pair: ICW1 edge+cascade+ICW4, ICW2 vector bases 0x20/0x28, ICW3 slave on IRQ2,
          * ICW4 8086 mode; then the mask. */
@@ -157,16 +155,10 @@ long64:
         iretq
 
 /* ------------------------------------------------------------------------------------------ */
-/* SYSCALL entry: RCX = user RIP, R11 = user RFLAGS, RSP = user RSP, IF=0 (FMASK).
- * Build the IRETQ frame on the kernel stack first; every path leaves through IRETQ. */
+/* System-call entry (the DPL-3 gate, or the #UD stub on PVM): IF=0 (interrupt gate), RSP =
+ * kstack_top - 40 holding the IRETQ frame to ring 3 (RIP after the `int`); number in RAX,
+ * argument in RDI.  Every path leaves through IRETQ. */
 sys_entry:
-        mov     %rsp, %r10
-        lea     kstack_top(%rip), %rsp
-        pushq   $SEL_UDATA
-        push    %r10
-        push    %r11
-        pushq   $SEL_UCODE
-        push    %rcx
         test    %eax, %eax
         jnz     sys_other
 /* wait_irq(seen): sleep only if no interrupt came since the caller read the total.  IF=0 until
@@ -323,7 +315,6 @@ exc_\n:
         EXC_STUB 3
         EXC_STUB 4
         EXC_STUB 5
-        EXC_STUB 6
         EXC_STUB 7
         EXC_STUB 8, 1
         EXC_STUB 9
@@ -349,6 +340,24 @@ exc_\n:
         EXC_STUB 29, 1
         EXC_STUB 30, 1
         EXC_STUB 31
+
+/* #UD: on PVM `int $FTD_SYSCALL_VECTOR` from ring 3 arrives here with RIP at the `cd 30`.
+ * Only that exact case is a system call (from ring 3, those two bytes); any other #UD, from
+ * either ring, is reported like every exception.  RAX is saved around the check because it
+ * carries the system-call number.  No `int` or SSE here: this is ring 0 on PVM. */
+exc_6:
+        testb   $3, 8(%rsp)             /* RPL of the faulting CS */
+        jz      1f
+        push    %rax
+        mov     8(%rsp), %rax           /* faulting RIP (identity-mapped, readable from ring 0) */
+        cmpw    $(0xcd | (FTD_SYSCALL_VECTOR << 8)), (%rax)
+        pop     %rax
+        jne     1f
+        addq    $2, (%rsp)              /* return after the instruction, as the gate would */
+        jmp     sys_entry
+1:      pushq   $0
+        pushq   $6
+        jmp     exc_common
 
 exc_common:
         mov     %rsp, %rbx
@@ -403,6 +412,7 @@ kput_hex:
         sub     $4, %ecx
         jns     2b
         ret
+ftd_ring0_end:                          /* end of the ring-0 code */
 
 /* ------------------------------------------------------------------------------------------ */
 /* Ring-3 entry (reached by the IRETQ above): RSP = ustack_top, 16-byte aligned. */
@@ -429,6 +439,10 @@ vec_table:                              /* IDT handler addresses, vectors 0..47 
         .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
         .long irq_\n
         .endr
+        .long sys_entry                 /* FTD_SYSCALL_VECTOR */
+        .if (. - vec_table) != 4 * IDT_ENTRIES
+        .error "vec_table does not match IDT_ENTRIES"
+        .endif
 
 /* ------------------------------------------------------------------------------------------ */
         .data

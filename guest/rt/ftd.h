@@ -1,6 +1,6 @@
 /*
  * ftd guest runtime (ring 3).  Everything here runs natively in ring 3; the only ways into the
- * ring-0 nanokernel are the sys_* calls below (SYSCALL), interrupts and exceptions.
+ * ring-0 nanokernel are the sys_* calls below (`int $0x30`, see ftd_abi.h), interrupts and exceptions.
  *
  * Guest rules (see guest/README.md): never use RDTSC/RDTSCP/RDPID/RDRAND/RDSEED; time comes
  * from clock_ns() (the ftd clock device, or PIT ticks as a fallback).
@@ -49,7 +49,10 @@ static inline uint32_t inl(uint16_t port) {
 /* ---- system calls ---- */
 static inline uint64_t ftd_syscall1(uint64_t nr, uint64_t arg) {
   uint64_t ret;
-  __asm__ volatile("syscall" : "=a"(ret) : "a"(nr), "D"(arg) : "rcx", "r10", "r11", "memory");
+  __asm__ volatile("int %[vec]"
+                   : "=a"(ret)
+                   : "a"(nr), "D"(arg), [vec] "i"(FTD_SYSCALL_VECTOR)
+                   : "rcx", "memory");
   return ret;
 }
 /* Returns the current total interrupt count.  Sleeps (STI;HLT in ring 0) only if the total

@@ -6,8 +6,11 @@
 #ifndef FTD_ABI_H
 #define FTD_ABI_H
 
-/* System calls: SYSCALL with the number in RAX, the argument in RDI; result in RAX.
- * Clobbered: RCX, R11 (SYSCALL itself) and R10 (the kernel's scratch).  Everything else is kept. */
+/* System calls: `int $FTD_SYSCALL_VECTOR` (a DPL-3 interrupt gate; on PVM the instruction raises
+ * #UD and the kernel's #UD stub completes it, see boot/boot.S and README.md) with the number in
+ * RAX, the argument in RDI; result in RAX.  Clobbered: RCX (the kernel's scratch).  Everything
+ * else is kept.  Not SYSCALL: on PVM it does not leave ring 3. */
+#define FTD_SYSCALL_VECTOR 0x30
 #define FTD_SYS_WAIT_IRQ 0 /* (seen_total) -> total; sleeps (sti;hlt) only if total == seen_total \
                             */
 #define FTD_SYS_UNMASK_IRQ 1 /* (irq 0..15)  -> 0 */
