@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job on the bundled guests: boots hello, ticks and compute under ftd,
-# then saves compute mid-run and resumes it in a new process.
+# The main job on the bundled guests: boots hello, ticks and compute under ftd, saves compute
+# mid-run and resumes it in a new process, records/replays/inspects ticks, feeds echo serial
+# input, and shows the divergence report for nondet (which breaks the contract on purpose).
 set -euo pipefail
 build=${1:-build}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -54,3 +55,19 @@ run record --guest "$g/ticks.elf" --cmdline "ticks=20 hz=100" --log "$log" >/dev
 run replay --guest "$g/ticks.elf" --log "$log" | tail -1
 run log info "$log"
 run replay --guest "$g/ticks.elf" --log "$log" --until 13 --inspect regs
+
+# Serial input: the echo guest reads lines from COM1 (IRQ 4) and prints them upper-cased.
+echo "\$ printf 'hello\\nworld\\n' | ftd run --guest $g/echo.elf --cmdline lines=2"
+printf 'hello\nworld\n' | "$ftd" run --guest "$g/echo.elf" --cmdline "lines=2"
+echo "(exit status $?)"
+
+# The determinism contract, broken on purpose: nondet branches on RDTSC, so its replay
+# diverges and ftd reports where (exit status 76 is the expected result here).
+run record --guest "$g/nondet.elf" --log "$log" >/dev/null
+rc=0
+run replay --guest "$g/nondet.elf" --log "$log" || rc=$?
+if [ "$rc" != 76 ]; then
+  echo "demo: the nondet replay should have been reported as a divergence (76), not $rc" >&2
+  exit 1
+fi
+echo "demo: done"

@@ -80,6 +80,22 @@ TEST(FtdRunKvmTest, HelloPrintsItsLineAndExitsZero) {
   EXPECT_EQ(r.out, "hello from ftd guest\n") << r.err;
 }
 
+// The system-call ABI on this KVM's entry path (on PVM: `int $0x30` -> #UD -> the kit's #UD
+// stub; elsewhere the DPL-3 gate), and a genuine #UD reported as an exception.
+TEST(FtdRunKvmTest, SystemCallAbiHoldsAndAGenuineUdIsReported) {
+  FTD_REQUIRE_KVM();
+  auto r = RunProcess({FtdBinary(), "run", "--guest", GuestImage("sysabi"), "--no-stdin"}, 60);
+  EXPECT_EQ(r.exit_code, 0x7f) << r.out << r.err;
+  EXPECT_EQ(r.out.find("FAILED"), std::string::npos) << r.out;
+  for (const char* line : {"sysabi: unknown call -> -1\n", "sysabi: registers changed by a call: 0\n",
+                           "sysabi: wait(seen != total) returned the total at once\n",
+                           "sysabi: 3 timer waits: ok\n", "sysabi: masked timer: ok\n",
+                           "sysabi: a genuine ud2 next\nEXCEPTION vec=0x06 err=0x0000000000000000 rip="}) {
+    EXPECT_NE(r.out.find(line), std::string::npos) << "missing: " << line << "\n" << r.out;
+  }
+  EXPECT_NE(r.out.find(" cs=0x33 "), std::string::npos) << "the ud2 is in ring 3\n" << r.out;
+}
+
 TEST(FtdRunKvmTest, ConsoleToFileLeavesStdoutEmpty) {
   FTD_REQUIRE_KVM();
   std::string path = TempPath("console.txt");
