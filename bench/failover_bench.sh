@@ -48,8 +48,7 @@ for k in $(seq 1 "$kills"); do
 done
 pair_down
 
-kvm_module=none
-for m in kvm_pvm kvm_intel kvm_amd; do [ -e "/sys/module/$m/initstate" ] && kvm_module=$m; done
+kvm_module=$(sh "$here/bench/kvm_module.sh")
 printf '%-5s %9s %12s %10s %9s %12s %17s\n' kill "kill at" "ping gap" "kv gap" "live" "failover" "transfer pause"
 while read -r k d pg kg lv fo pa; do
   printf '%-5s %7s ms %9s ms %7s ms %6s ms %9s ms %14s ms\n' "$k" "$d" "$pg" "$kg" "$lv" "$fo" "$pa"

@@ -77,10 +77,10 @@ int main(int argc, char** argv) {
   }
   const bool kvm = ftd::testing::KvmAvailable();
   // Which KVM: the numbers mean different things on PVM and on nested SVM under QEMU TCG.
-  std::string kvm_module = "none";
-  for (const char* m : {"kvm_pvm", "kvm_intel", "kvm_amd"}) {
-    if (std::ifstream(std::string("/sys/module/") + m + "/initstate").good()) kvm_module = m;
-  }
+  // One rule for every benchmark: bench/kvm_module.sh.
+  std::string kvm_module = ftd::testing::RunProcess({"sh", FTD_BENCH_DIR "/kvm_module.sh"}).out;
+  while (!kvm_module.empty() && kvm_module.back() == '\n') kvm_module.pop_back();
+  if (kvm_module.empty()) kvm_module = "none";
   const bool qemu = ftd::testing::HaveProgram("qemu-system-x86_64");
   const std::string compute_args = "iters=" + std::to_string(iters) + " size=" + std::to_string(size);
 

@@ -60,8 +60,7 @@ answered=$(sed -n 's/.*"answered":\([0-9]*\).*/\1/p' <<<"$json")
 pings=50
 exits_per_req=$(awk -v a="$exits_run" -v b="$exits_idle" -v n="$answered" -v p="$pings" \
   'BEGIN { printf "%.1f", (a - b) / (n + p) }')
-kvm_module=none
-for m in kvm_pvm kvm_intel kvm_amd; do [ -e "/sys/module/$m/initstate" ] && kvm_module=$m; done
+kvm_module=$(sh "$here/bench/kvm_module.sh")
 field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" <<<"$json"; }
 
 printf '%-36s %12s\n' measure value

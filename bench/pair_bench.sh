@@ -98,8 +98,9 @@ awk -v pt="$(load_field "$work/plain.load" throughput_per_s)" -v pp50="$(load_fi
   -v r50="$rtt_p50" -v r99="$rtt_p99" -v cp="$compute_plain_s" -v cq="$compute_prot_s" \
   -v bps="$log_bps" -v lb="$log_bytes" -v pause="$pause_ms" \
   -v l50="$(pctl 50 <<<"$lag_ms")" -v l99="$(pctl 99 <<<"$lag_ms")" \
-  -v e50="$(pctl 50 <<<"$lag_e")" -v e99="$(pctl 99 <<<"$lag_e")" -v clients="$clients" 'BEGIN {
-  printf "%-52s %14s %14s\n", "measure", "unprotected", "protected"
+  -v e50="$(pctl 50 <<<"$lag_e")" -v e99="$(pctl 99 <<<"$lag_e")" -v clients="$clients" \
+  -v kvm="$(sh "$here/bench/kvm_module.sh")" 'BEGIN {
+  printf "%-52s %14s %14s\n", "measure (KVM: " kvm ")", "unprotected", "protected"
   printf "%-52s %14.1f %14.1f\n", "kv throughput (req/s, " clients " clients)", pt, qt
   printf "%-52s %14.2f %14.2f\n", "kv latency p50 (ms)", pp50 / 1000, qp50 / 1000
   printf "%-52s %14.2f %14.2f\n", "kv latency p99 (ms)", pp99 / 1000, qp99 / 1000
@@ -110,7 +111,7 @@ awk -v pt="$(load_field "$work/plain.load" throughput_per_s)" -v pp50="$(load_fi
   printf "%-52s %14s %14s / %s\n", "backup lag p50 / p99 (ms)", "", l50, l99
   printf "%-52s %14s %14s / %s\n", "backup lag p50 / p99 (entries)", "", e50, e99
   printf "%-52s %14s %14.0f\n", "first-transfer pause (ms)", "", pause
-  printf "{\"kv_clients\":%d,\"kv_plain_rps\":%.1f,\"kv_prot_rps\":%.1f,\"kv_rps_ratio\":%.3f,\"kv_plain_p50_ms\":%.2f,\"kv_prot_p50_ms\":%.2f,\"kv_plain_p99_ms\":%.2f,\"kv_prot_p99_ms\":%.2f,\"grpc_rtt_p50_ms\":%.2f,\"grpc_rtt_p99_ms\":%.2f,\"added_latency_over_rtt\":%.2f,\"compute_plain_s\":%.3f,\"compute_prot_s\":%.3f,\"compute_ratio\":%.3f,\"log_bandwidth_Bps\":%.0f,\"log_bytes\":%d,\"lag_p50_ms\":%s,\"lag_p99_ms\":%s,\"lag_p50_entries\":%s,\"lag_p99_entries\":%s,\"first_transfer_pause_ms\":%.1f}\n",
-    clients, pt, qt, qt / pt, pp50 / 1000, qp50 / 1000, pp99 / 1000, qp99 / 1000, r50 / 1000, r99 / 1000,
+  printf "{\"kvm_module\":\"%s\",\"kv_clients\":%d,\"kv_plain_rps\":%.1f,\"kv_prot_rps\":%.1f,\"kv_rps_ratio\":%.3f,\"kv_plain_p50_ms\":%.2f,\"kv_prot_p50_ms\":%.2f,\"kv_plain_p99_ms\":%.2f,\"kv_prot_p99_ms\":%.2f,\"grpc_rtt_p50_ms\":%.2f,\"grpc_rtt_p99_ms\":%.2f,\"added_latency_over_rtt\":%.2f,\"compute_plain_s\":%.3f,\"compute_prot_s\":%.3f,\"compute_ratio\":%.3f,\"log_bandwidth_Bps\":%.0f,\"log_bytes\":%d,\"lag_p50_ms\":%s,\"lag_p99_ms\":%s,\"lag_p50_entries\":%s,\"lag_p99_entries\":%s,\"first_transfer_pause_ms\":%.1f}\n",
+    kvm, clients, pt, qt, qt / pt, pp50 / 1000, qp50 / 1000, pp99 / 1000, qp99 / 1000, r50 / 1000, r99 / 1000,
     (qp50 - pp50) / r50, cp, cq, cq / cp, bps, lb, l50, l99, e50, e99, pause
 }'

@@ -157,8 +157,7 @@ scale=$(calc "%.6f" "$iters / $qemu_iters")  # ftd per QEMU iteration count, whe
 q_rec_over_ftd=$(calc "%.2f" "$q_net_rec * $scale / $net_rec")
 q_rep_over_ftd=$(calc "%.2f" "$q_net_rep * $scale / $net_rep")
 
-kvm_module=none
-for m in kvm_pvm kvm_intel kvm_amd; do [ -e "/sys/module/$m/initstate" ] && kvm_module=$m; done
+kvm_module=$(sh "$here/bench/kvm_module.sh")
 row() { printf '%-52s %14s\n' "$1" "$2"; }
 row measure value
 row "(a) compute: iters x size" "$iters x $size"
