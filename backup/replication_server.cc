@@ -27,7 +27,7 @@ struct ReplicationServer::Session {
   grpc::ServerContext* context = nullptr;
   std::mutex mu;
   std::condition_variable cv;
-  std::deque<proto::BackupMessage> outgoing;  // HelloReply, ResyncRequest; acks are coalesced
+  std::deque<proto::BackupMessage> outgoing;  // HelloReply; acks are coalesced
   bool hello_answered = false;                // acks and heartbeats only after the HelloReply
   bool done = false;                          // the reader has finished
   bool accepted = false;                      // the Hello was accepted (reader thread only)
@@ -87,19 +87,15 @@ void ReplicationServer::Stop() {
 }
 
 void ReplicationServer::SetReplayedSeq(uint64_t seq) {
-  replayed_seq_.store(seq);
   std::lock_guard lock(mu_);
-  if (active_) active_->cv.notify_all();
-}
-
-void ReplicationServer::RequestResync(uint64_t from_seq, std::string reason) {
-  std::lock_guard lock(mu_);
-  if (!active_) return;
-  proto::BackupMessage m;
-  m.mutable_resync()->set_from_seq(from_seq);
-  m.mutable_resync()->set_reason(std::move(reason));
+  if (!active_) {
+    replayed_seq_.store(seq);
+    return;
+  }
+  // Under the session's mutex: the writer checks replayed_seq_ under it before it waits, so
+  // the store and the notify cannot both fall between its check and its wait.
   std::lock_guard slock(active_->mu);
-  active_->outgoing.push_back(std::move(m));
+  replayed_seq_.store(seq);
   active_->cv.notify_all();
 }
 

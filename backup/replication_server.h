@@ -59,8 +59,6 @@ class ReplicationServer final : public proto::Replication::Service {
 
   // The replayer reports progress; the next Ack carries it.
   void SetReplayedSeq(uint64_t seq);
-  // Asks the primary for a resynchronisation (divergence); sent on the active stream.
-  void RequestResync(uint64_t from_seq, std::string reason);
 
   uint64_t received_seq() const { return received_seq_.load(); }
   // Streams that got past the TLS handshake (tests: a refused client must not count).

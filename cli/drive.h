@@ -26,18 +26,22 @@ absl::StatusOr<vmm::Kvm> OpenKvm(const RunOptions& opts, int* code);
 // sees the outcome first (the recorder closes its log there).
 int Drive(vmm::Machine& m, ConsoleWriter& console, const RunOptions& opts,
           const std::function<absl::Status(const vmm::RunOutcome&)>& on_outcome = nullptr);
-// A machine booted from `run`-style options, with what it needs to live.
-struct BootedVm {
+// What `run`-style options give before a machine exists: KVM, the console, the image and
+// the guest loaded into its memory.
+struct PreparedVm {
   std::unique_ptr<vmm::Kvm> kvm;
   std::unique_ptr<ConsoleWriter> console;
   std::vector<uint8_t> image;
-  std::unique_ptr<vmm::Machine> machine;  // last: destroyed first
+  vmm::LoadedGuest guest;
 };
-// Checks the options, loads the guest, opens the console and KVM and boots the machine
-// with `input` (nullptr: live) and `gate` (nullptr: outputs leave at once). On failure the
-// error is printed and *code is ftd's exit code.
-std::optional<BootedVm> BootFromOptions(const RunOptions& opts, std::unique_ptr<vmm::InputSource> input,
-                                        vmm::OutputGate* gate, int* code);
+// Checks the options, loads the guest, opens the console and KVM. On failure the error is
+// printed and *code is ftd's exit code.
+std::optional<PreparedVm> PrepareFromOptions(const RunOptions& opts, int* code);
+// Prints a failure to build the machine and returns its exit code (the user's disk or tap
+// that cannot be opened: the user's; anything else: internal).
+int BootFailure(const absl::Status& s);
+// The machine's console output, written to `console` (which must outlive the machine).
+vmm::ConsoleOutput ConsoleOf(ConsoleWriter& console);
 // --net: "none" or "tap:IFNAME".
 absl::Status CheckNetOption(const std::string& net);
 // SIGINT/SIGTERM stop `m` (nullptr: nothing to stop) while it runs outside Drive().
@@ -46,8 +50,4 @@ void SetSignalTarget(vmm::Machine* m);
 void SetTerminateHook(void (*hook)());
 // Whether SIGINT/SIGTERM came.
 bool TerminationRequested();
-// The log header of a recording of `m`, booted from `image`.
-absl::StatusOr<proto::LogHeader> RecordingHeader(vmm::Machine& m, std::span<const uint8_t> image,
-                                                 const RunOptions& opts);
-
 }  // namespace ftd::cli

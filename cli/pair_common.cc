@@ -3,11 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdio>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "failover/status_file.h"
 
 namespace ftd::cli {
 
@@ -53,61 +50,6 @@ std::string StatusPath(const PairOptions& pair) {
   if (!pair.status_file.empty()) return pair.status_file;
   mkdir("/run/ftd", 0755);
   return absl::StrCat("/run/ftd/ftd-", pair.role, ".status");
-}
-
-absl::StatusOr<std::unique_ptr<failover::Arbiter>> OpenArbiter(const PairOptions& pair) {
-  if (pair.arbiter.empty()) {
-    std::fprintf(stderr,
-                 "ftd: warning: no --arbiter: if the link between the hosts fails while both live, both "
-                 "may serve the VM (split brain)\n");
-    return std::unique_ptr<failover::Arbiter>();
-  }
-  return failover::Arbiter::Open(pair.arbiter);
-}
-
-std::string HolderOf(failover::Arbiter& arbiter, uint64_t gen) {
-  auto rec = arbiter.Read(gen);
-  if (!rec.ok()) return std::string(rec.status().message());
-  return absl::StrFormat("%s (%s, pid %d)", rec->node, rec->role, rec->pid);
-}
-
-double MsSince(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-
-Monitor::Monitor(std::string path, std::function<void(proto::StatusReport&)> fill, std::function<void()> tick,
-                 std::chrono::milliseconds period)
-    : path_(std::move(path)), fill_(std::move(fill)), tick_(std::move(tick)), period_(period) {
-  thread_ = std::thread([this] {
-    auto next_publish = std::chrono::steady_clock::now();
-    while (!stop_.load()) {
-      if (tick_) tick_();
-      if (std::chrono::steady_clock::now() >= next_publish) {
-        PublishNow();
-        next_publish = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
-      }
-      std::this_thread::sleep_for(period_);
-    }
-  });
-}
-
-Monitor::~Monitor() { Stop(); }
-
-void Monitor::Stop() {
-  if (stop_.exchange(true)) return;
-  thread_.join();
-  PublishNow();
-}
-
-void Monitor::PublishNow() {
-  proto::StatusReport r;
-  fill_(r);
-  r.set_pid(getpid());
-  r.set_updated_unix_ns(repl::UnixNowNs());
-  if (auto s = failover::WriteStatusFile(path_, r); !s.ok() && !warned_) {
-    warned_ = true;
-    std::fprintf(stderr, "ftd: warning: cannot write the status file: %s\n", std::string(s.message()).c_str());
-  }
 }
 
 }  // namespace ftd::cli

@@ -9,47 +9,20 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "cli/digest.h"
 #include "cli/drive.h"
+#include "replay/digest.h"
+#include "replay/replay_session.h"
 #include "replay/replayer.h"
 #include "vmm/envelope.h"
 
 namespace ftd::cli {
 namespace {
 
-constexpr uint64_t kMaxImageSize = 256ull << 20;
-
 double Now() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<double>(ts.tv_sec) + ts.tv_nsec * 1e-9;
 }
-
-}  // namespace
-
-absl::StatusOr<vmm::MachineConfig> ConfigFromLog(const proto::LogHeader& h, const RunOptions& opts) {
-  vmm::MachineConfig c;
-  c.mem_size = h.config().mem_size();
-  c.cmdline = h.config().cmdline();
-  c.net = opts.net != "none" ? opts.net : h.config().net();
-  if (c.net.empty()) c.net = "none";
-  const std::string& mac = h.config().mac();
-  if (mac.size() == 6) std::copy(mac.begin(), mac.end(), c.mac.begin());
-  const std::string& cpuid = h.cpuid();
-  if (cpuid.size() % sizeof(kvm_cpuid_entry2) != 0) {
-    return absl::DataLossError("the log's CPUID record is malformed");
-  }
-  c.cpuid.resize(cpuid.size() / sizeof(kvm_cpuid_entry2));
-  std::memcpy(c.cpuid.data(), cpuid.data(), cpuid.size());
-  if (h.disk_capacity() != 0) {
-    c.disk_geometry = vmm::VirtioBlkConfig{h.disk_capacity(), h.disk_read_only(), h.disk_serial()};
-    c.disk_path = opts.disk;
-    c.disk_read_only = h.disk_read_only();
-  }
-  return c;
-}
-
-namespace {
 
 int Inspect(vmm::Machine& m, const std::string& what) {
   if (what == "regs") {
@@ -92,82 +65,62 @@ int ReplayCommand(const RunOptions& opts) {
   }
   auto reader = replay::LogReader::OpenFile(opts.log);
   if (!reader.ok()) return Fail(CodeFor(reader.status()), reader.status());
-  const proto::LogHeader header = reader->header();
-  auto image = vmm::ReadWholeFile(opts.guest, kMaxImageSize);
+  auto image = vmm::ReadWholeFile(opts.guest, vmm::kMaxGuestImageSize);
   if (!image.ok()) return Fail(CodeFor(image.status()), image.status());
-  if (Sha256(*image) != header.config().image_sha256()) {
-    return Fail(kExitBadImage, absl::InvalidArgumentError(absl::StrFormat(
-                                   "%s is not the image %s was recorded with (sha256 %s, the log has %s)",
-                                   opts.guest, opts.log, Hex(Sha256(*image)), Hex(header.config().image_sha256()))));
+  replay::ReplayOptions ropt;
+  ropt.host.disk = opts.disk;
+  ropt.host.net = opts.net;
+  ropt.image_name = opts.guest;
+  ropt.log_name = opts.log;
+  if (auto s = replay::ReplaySession::CheckInputs(reader->header(), *image, ropt); !s.ok()) {
+    return Fail(CodeFor(s), s);
   }
-  if (!opts.disk.empty()) {
-    auto digest = Sha256File(opts.disk);
-    if (!digest.ok()) return Fail(CodeFor(digest.status()), digest.status());
-    if (*digest != header.disk_sha256()) {
-      return Fail(kExitBadImage, absl::InvalidArgumentError(absl::StrFormat(
-                                     "disk %s does not match the disk %s started from (sha256 %s, the log has "
-                                     "%s): give a copy of the disk as it was when recording began",
-                                     opts.disk, opts.log, Hex(*digest), Hex(header.disk_sha256()))));
-    }
-  }
-  auto config = ConfigFromLog(header, opts);
-  if (!config.ok()) return Fail(kExitBadImage, config.status());
-  auto guest = vmm::LoadGuest(*config, *image);
-  if (!guest.ok()) return Fail(kExitBadImage, guest.status());
   auto console = ConsoleWriter::Open(opts.console);
   if (!console.ok()) return Fail(kExitUsage, console.status());
   int code = 0;
   auto kvm = OpenKvm(opts, &code);
   if (!kvm.ok()) return Fail(code, kvm.status());
-  auto replayer = std::make_unique<replay::Replayer>(std::move(*reader));
-  replay::Replayer* rp = replayer.get();
-  ConsoleWriter* cw = console->get();
-  auto machine = vmm::Machine::Boot(*kvm, std::move(*guest), [cw](std::span<const uint8_t> b) { cw->Write(b); },
-                                    std::move(replayer));
-  if (!machine.ok()) return Fail(CodeFor(machine.status()), machine.status());
-  vmm::Machine& m = **machine;
+  auto session = replay::ReplaySession::Open(std::make_unique<vmm::Kvm>(*std::move(kvm)), *std::move(reader),
+                                             *image, ropt, ConsoleOf(**console));
+  if (!session.ok()) return Fail(CodeFor(session.status()), session.status());
+  replay::ReplaySession& rs = **session;
+  vmm::Machine& m = rs.machine();
+  ConsoleWriter& cw = **console;
 
   vmm::RunLimits limits;
   limits.stop_at_exit_index = opts.go_live_at ? opts.go_live_at : opts.until;
   double t0 = Now();
   SetSignalTarget(&m);
-  auto outcome = m.Run(limits);
+  auto outcome = rs.Run(limits);
   SetSignalTarget(nullptr);
   double wall = Now() - t0;
-  cw->Flush();
+  cw.Flush();
   auto summary = [&](const char* how) {
-    double guest_s = static_cast<double>(rp->last_guest_ns()) * 1e-9;
+    const replay::Replayer& rp = rs.replayer();
+    double guest_s = static_cast<double>(rp.last_guest_ns()) * 1e-9;
     std::fprintf(stderr,
                  "ftd: replay %s at exit %llu: %llu log entries, %llu epoch hashes verified; %.3f s of guest "
                  "time in %.3f s (%.1fx real time)\n",
                  how, static_cast<unsigned long long>(m.exit_index()),
-                 static_cast<unsigned long long>(rp->entries_replayed()),
-                 static_cast<unsigned long long>(rp->epochs_checked()), guest_s, wall,
+                 static_cast<unsigned long long>(rp.entries_replayed()),
+                 static_cast<unsigned long long>(rp.epochs_checked()), guest_s, wall,
                  wall > 0 ? guest_s / wall : 0.0);
   };
+  auto diverged = [&](const absl::Status& s) {
+    summary("diverged");
+    std::fprintf(stderr, "ftd: error: %s\n", std::string(s.message()).c_str());
+    return kExitDivergence;
+  };
   if (!outcome.ok()) {
-    if (outcome.status().code() == absl::StatusCode::kAborted) {
-      summary("diverged");
-      std::fprintf(stderr, "ftd: error: %s\n", std::string(outcome.status().message()).c_str());
-      return kExitDivergence;
+    if (outcome.status().code() == absl::StatusCode::kAborted) return diverged(outcome.status());
+    if (outcome.status().code() == absl::StatusCode::kDataLoss) {
+      summary("refused: the log is damaged");
+      return Fail(kExitBadImage, outcome.status());
     }
     return Fail(kExitInternal, outcome.status());
   }
-  // A complete recording ends with the final state's epoch hash: check it too.
-  if (rp->FinalEpochDue()) {
-    auto st = m.CaptureEpochState(rp->EpochPages());
-    absl::Status s = st.ok() ? rp->Epoch(*st) : st.status();
-    if (!s.ok()) {
-      summary("diverged");
-      std::fprintf(stderr, "ftd: error: %s\n", std::string(s.message()).c_str());
-      return kExitDivergence;
-    }
-  }
-  if (outcome->kind == vmm::RunOutcome::Kind::kGuestExit && !rp->AtEnd()) {
-    summary("diverged");
-    std::fprintf(stderr, "ftd: error: divergence at exit %llu: the guest exited, but the log goes on\n",
-                 static_cast<unsigned long long>(m.exit_index()));
-    return kExitDivergence;
+  if (auto s = rs.CheckFinalEpoch(*outcome); !s.ok()) {
+    return s.code() == absl::StatusCode::kAborted ? diverged(s) : Fail(kExitInternal, s);
   }
   switch (outcome->kind) {
     case vmm::RunOutcome::Kind::kGuestExit:
@@ -180,9 +133,9 @@ int ReplayCommand(const RunOptions& opts) {
       summary("interrupted");
       return 0;
     case vmm::RunOutcome::Kind::kLogEnd:
-      summary(rp->tail_error().ok() ? "reached the end of the log" : "reached a torn end of the log");
-      if (!rp->tail_error().ok()) {
-        std::fprintf(stderr, "ftd: warning: %s\n", std::string(rp->tail_error().message()).c_str());
+      summary(rs.tail_error().ok() ? "reached the end of the log" : "reached a torn end of the log");
+      if (!rs.tail_error().ok()) {
+        std::fprintf(stderr, "ftd: warning: %s\n", std::string(rs.tail_error().message()).c_str());
       }
       break;
     case vmm::RunOutcome::Kind::kStoppedAtPoint:
@@ -193,12 +146,12 @@ int ReplayCommand(const RunOptions& opts) {
     if (int rc = Inspect(m, opts.inspect); rc != 0) return rc;
   }
   if (!opts.go_live_at && !opts.go_live) return 0;
-  if (auto s = m.GoLive(rp->last_guest_ns()); !s.ok()) return Fail(CodeFor(s), s);
+  if (auto s = rs.GoLive(); !s.ok()) return Fail(CodeFor(s), s);
   std::fprintf(stderr, "ftd: live at exit %llu (guest time %.3f s): real inputs from now on\n",
-               static_cast<unsigned long long>(m.exit_index()), rp->last_guest_ns() * 1e-9);
+               static_cast<unsigned long long>(m.exit_index()), rs.replayer().last_guest_ns() * 1e-9);
   RunOptions live = opts;
   live.save_at_exit.reset();
-  return Drive(m, *cw, live);
+  return Drive(m, cw, live);
 }
 
 int LogInfoCommand(const std::string& path, bool epochs, bool entries_list) {
@@ -259,12 +212,12 @@ int LogInfoCommand(const std::string& path, bool epochs, bool entries_list) {
   }
   std::printf("log %s\n", path.c_str());
   std::printf("  format version %u, %llu bytes\n", h.format_version(), static_cast<unsigned long long>(reader->size()));
-  std::printf("  image sha256 %s\n", Hex(h.config().image_sha256()).c_str());
+  std::printf("  image sha256 %s\n", replay::Hex(h.config().image_sha256()).c_str());
   std::printf("  memory %llu MiB, cmdline \"%s\"\n", static_cast<unsigned long long>(h.config().mem_size() >> 20),
               h.config().cmdline().c_str());
   if (h.disk_capacity() != 0) {
     std::printf("  disk %llu bytes%s, sha256 at start %s\n", static_cast<unsigned long long>(h.disk_capacity()),
-                h.disk_read_only() ? " (read-only)" : "", Hex(h.disk_sha256()).c_str());
+                h.disk_read_only() ? " (read-only)" : "", replay::Hex(h.disk_sha256()).c_str());
   }
   std::printf("  network %s\n", h.config().net().empty() ? "none" : h.config().net().c_str());
   std::printf("  epoch interval %.0f ms\n", h.epoch_interval_ns() * 1e-6);
@@ -278,7 +231,7 @@ int LogInfoCommand(const std::string& path, bool epochs, bool entries_list) {
               first_ns * 1e-9, last_ns * 1e-9);
   std::printf("  end: %s\n", end.c_str());
   if (!tail.ok()) {
-    std::printf("  torn tail: %s\n", std::string(tail.message()).c_str());
+    std::printf("  %s: %s\n", replay::IsTornTail(tail) ? "torn tail" : "damaged", std::string(tail.message()).c_str());
     return Fail(CodeFor(tail), tail);
   }
   return 0;

@@ -4,15 +4,15 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
 #include <cstdio>
 #include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "cli/console.h"
-#include "cli/digest.h"
 #include "cli/drive.h"
-#include "replay/recorder.h"
+#include "replay/record_session.h"
 #include "spdlog/spdlog.h"
 #include "vmm/envelope.h"
 #include "vmm/kvm.h"
@@ -21,8 +21,6 @@
 
 namespace ftd::cli {
 namespace {
-
-constexpr uint64_t kMaxImageSize = 256ull << 20;
 
 std::atomic<vmm::Machine*> g_machine{nullptr};
 
@@ -68,15 +66,25 @@ absl::StatusOr<vmm::Kvm> OpenKvm(const RunOptions& opts, int* code) {
   return kvm;
 }
 
-// Feeds ftd's stdin to the guest's serial port. Detached: a read() blocked on a
-// terminal must not keep ftd alive after the guest exits.
-void StartStdinReader(vmm::Machine* m) {
-  std::thread([m] {
+// Feeds ftd's stdin to the guest's serial port. Detached: a read() blocked on a terminal
+// must not keep ftd alive after the guest exits. It posts only to the machine Drive() is
+// running, under g_stdin_mu: once Drive() returns it touches no machine again.
+std::mutex g_stdin_mu;
+vmm::Machine* g_stdin_target = nullptr;
+bool g_stdin_started = false;
+
+void SetStdinTarget(vmm::Machine* m) {
+  std::lock_guard lock(g_stdin_mu);
+  g_stdin_target = m;
+  if (m == nullptr || g_stdin_started) return;
+  g_stdin_started = true;
+  std::thread([] {
     uint8_t buf[256];
     for (;;) {
       ssize_t n = read(0, buf, sizeof buf);
       if (n <= 0) return;
-      m->PostSerialInput({buf, static_cast<size_t>(n)});
+      std::lock_guard lock(g_stdin_mu);
+      if (g_stdin_target != nullptr) g_stdin_target->PostSerialInput({buf, static_cast<size_t>(n)});
     }
   }).detach();
 }
@@ -85,11 +93,12 @@ int Drive(vmm::Machine& m, ConsoleWriter& console, const RunOptions& opts,
           const std::function<absl::Status(const vmm::RunOutcome&)>& on_outcome) {
   g_machine.store(&m);
   if (g_terminate.load()) m.RequestStop();
-  if (opts.serial_stdin) StartStdinReader(&m);
+  if (opts.serial_stdin) SetStdinTarget(&m);
   vmm::RunLimits limits;
   limits.stop_at_exit_index = opts.save_at_exit;
   auto outcome = m.Run(limits);
   console.Flush();
+  SetStdinTarget(nullptr);
   g_machine.store(nullptr);
   if (!outcome.ok()) return Fail(kExitInternal, outcome.status());
   if (on_outcome) {
@@ -160,8 +169,7 @@ void InstallTerminationHandlers() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-std::optional<BootedVm> BootFromOptions(const RunOptions& opts, std::unique_ptr<vmm::InputSource> input,
-                                        vmm::OutputGate* gate, int* code) {
+std::optional<PreparedVm> PrepareFromOptions(const RunOptions& opts, int* code) {
   auto fail = [code](int c, const absl::Status& s) {
     *code = Fail(c, s);
     return std::nullopt;
@@ -174,16 +182,15 @@ std::optional<BootedVm> BootFromOptions(const RunOptions& opts, std::unique_ptr<
   if (opts.disk_readonly && opts.disk.empty()) {
     return fail(kExitUsage, absl::InvalidArgumentError("--disk-readonly needs --disk PATH"));
   }
+  if (opts.epoch_ms == 0) return fail(kExitUsage, absl::InvalidArgumentError("--epoch-ms must be positive"));
   if (auto s = CheckNetOption(opts.net); !s.ok()) return fail(kExitUsage, s);
   auto mac = vmm::ParseMac(opts.mac);
   if (!mac) {
     return fail(kExitUsage, absl::InvalidArgumentError(
                                 absl::StrFormat("--mac '%s': expected six hex bytes, e.g. 52:54:00:12:34:56", opts.mac)));
   }
-  BootedVm vm;
-  auto image = vmm::ReadWholeFile(opts.guest, kMaxImageSize);
+  auto image = vmm::ReadWholeFile(opts.guest, vmm::kMaxGuestImageSize);
   if (!image.ok()) return fail(CodeFor(image.status()), image.status());
-  vm.image = std::move(*image);
   vmm::MachineConfig config;
   config.mem_size = *mem;
   config.cmdline = opts.cmdline;
@@ -191,8 +198,7 @@ std::optional<BootedVm> BootFromOptions(const RunOptions& opts, std::unique_ptr<
   config.disk_read_only = opts.disk_readonly;
   config.net = opts.net;
   config.mac = *mac;
-  config.output_gate = gate;
-  auto guest = vmm::LoadGuest(config, vm.image);
+  auto guest = vmm::LoadGuest(config, *image);
   if (!guest.ok()) {
     if (guest.status().code() != absl::StatusCode::kInvalidArgument) return fail(kExitInternal, guest.status());
     return fail(kExitBadImage, absl::InvalidArgumentError(
@@ -200,23 +206,23 @@ std::optional<BootedVm> BootFromOptions(const RunOptions& opts, std::unique_ptr<
   }
   auto console = ConsoleWriter::Open(opts.console);
   if (!console.ok()) return fail(kExitUsage, console.status());
-  vm.console = std::move(*console);
   int kvm_code = 0;
   auto kvm = OpenKvm(opts, &kvm_code);
   if (!kvm.ok()) return fail(kvm_code, kvm.status());
-  vm.kvm = std::make_unique<vmm::Kvm>(std::move(*kvm));
-  ConsoleWriter* cw = vm.console.get();
-  auto machine = vmm::Machine::Boot(*vm.kvm, std::move(*guest),
-                                    [cw](std::span<const uint8_t> b) { cw->Write(b); }, std::move(input));
-  if (!machine.ok()) {
-    // A disk or tap that cannot be opened is the user's to fix, not an internal failure.
-    absl::StatusCode c = machine.status().code();
-    bool user = c == absl::StatusCode::kNotFound || c == absl::StatusCode::kPermissionDenied ||
-                c == absl::StatusCode::kInvalidArgument;
-    return fail(user ? CodeFor(machine.status()) : kExitInternal, machine.status());
-  }
-  vm.machine = std::move(*machine);
-  return vm;
+  return PreparedVm{std::make_unique<vmm::Kvm>(*std::move(kvm)), *std::move(console), *std::move(image),
+                    *std::move(guest)};
+}
+
+int BootFailure(const absl::Status& s) {
+  // A disk or tap that cannot be opened is the user's to fix, not an internal failure.
+  absl::StatusCode c = s.code();
+  bool user = c == absl::StatusCode::kNotFound || c == absl::StatusCode::kPermissionDenied ||
+              c == absl::StatusCode::kInvalidArgument;
+  return Fail(user ? CodeFor(s) : kExitInternal, s);
+}
+
+vmm::ConsoleOutput ConsoleOf(ConsoleWriter& console) {
+  return [cw = &console](std::span<const uint8_t> b) { cw->Write(b); };
 }
 
 absl::Status CheckNetOption(const std::string& net) {
@@ -225,60 +231,38 @@ absl::Status CheckNetOption(const std::string& net) {
 }
 
 int RunCommand(const RunOptions& opts, bool record) {
-  replay::Recorder* recorder = nullptr;
-  std::unique_ptr<vmm::InputSource> input;
-  if (record) {
-    auto r = replay::Recorder::Create(opts.log, opts.epoch_ms * 1'000'000);
-    if (!r.ok()) return Fail(kExitUsage, r.status());
-    recorder = r->get();
-    input = std::move(*r);
-  }
   int code = 0;
-  auto vm = BootFromOptions(opts, std::move(input), nullptr, &code);
+  auto vm = PrepareFromOptions(opts, &code);
   if (!vm) return code;
-  ConsoleWriter* cw = vm->console.get();
-  if (!record) return Drive(*vm->machine, *cw, opts);
-  auto header = RecordingHeader(*vm->machine, vm->image, opts);
-  if (!header.ok()) return Fail(CodeFor(header.status()), header.status());
-  if (auto s = recorder->Start(*header); !s.ok()) return Fail(kExitUsage, s);
-  vmm::Machine* mp = vm->machine.get();
-  return Drive(*mp, *cw, opts, [recorder, mp, &opts](const vmm::RunOutcome& o) {
-    bool exited = o.kind == vmm::RunOutcome::Kind::kGuestExit;
-    auto final_state = mp->CaptureEpochState();
-    if (!final_state.ok()) return final_state.status();
-    auto s = recorder->Finish(exited, o.status, &*final_state);
+  ConsoleWriter& console = *vm->console;
+  if (!record) {
+    auto machine = vmm::Machine::Boot(*vm->kvm, std::move(vm->guest), ConsoleOf(console));
+    if (!machine.ok()) return BootFailure(machine.status());
+    return Drive(**machine, console, opts);
+  }
+  replay::RecordOptions ropt;
+  ropt.open_sink = [path = opts.log](const proto::LogHeader& header) -> absl::StatusOr<std::unique_ptr<replay::LogSink>> {
+    auto w = replay::LogWriter::Create(path, header);
+    if (!w.ok()) return w.status();
+    return std::unique_ptr<replay::LogSink>(*std::move(w));
+  };
+  ropt.epoch_interval_ns = opts.epoch_ms * 1'000'000;
+  ropt.disk_path = opts.disk;
+  auto session = replay::RecordSession::Boot(std::move(vm->kvm), std::move(vm->guest), std::move(vm->image),
+                                             ConsoleOf(console), std::move(ropt));
+  if (!session.ok()) return BootFailure(session.status());
+  replay::RecordSession& rs = **session;
+  if (auto s = rs.Start(); !s.ok()) return Fail(kExitUsage, s);
+  return Drive(rs.machine(), console, opts, [&rs, &opts](const vmm::RunOutcome& o) {
+    auto s = rs.Finish(o);
     if (s.ok()) {
       std::fprintf(stderr, "ftd: recorded %llu entries (%llu epochs) to exit %llu in %s\n",
-                   static_cast<unsigned long long>(recorder->entries()),
-                   static_cast<unsigned long long>(recorder->epochs()),
+                   static_cast<unsigned long long>(rs.recorder().entries()),
+                   static_cast<unsigned long long>(rs.recorder().epochs()),
                    static_cast<unsigned long long>(o.exit_index), opts.log.c_str());
     }
     return s;
   });
-}
-
-absl::StatusOr<proto::LogHeader> RecordingHeader(vmm::Machine& m, std::span<const uint8_t> image,
-                                                 const RunOptions& opts) {
-  proto::LogHeader h;
-  const vmm::MachineConfig& c = m.config();
-  auto* mc = h.mutable_config();
-  mc->set_mem_size(c.mem_size);
-  mc->set_cmdline(c.cmdline);
-  mc->set_image_sha256(Sha256(image));
-  mc->set_net(c.net);
-  mc->set_mac(std::string(c.mac.begin(), c.mac.end()));
-  const auto& cpuid = m.cpuid();
-  h.set_cpuid(std::string(reinterpret_cast<const char*>(cpuid.data()), cpuid.size() * sizeof(cpuid[0])));
-  if (auto geo = m.disk_geometry()) {
-    auto digest = Sha256File(opts.disk);
-    if (!digest.ok()) return digest.status();
-    h.set_disk_sha256(*digest);
-    h.set_disk_capacity(geo->capacity_bytes);
-    h.set_disk_read_only(geo->read_only);
-    h.set_disk_serial(geo->serial);
-    mc->set_disk_read_only(geo->read_only);
-  }
-  return h;
 }
 
 int ResumeCommand(const RunOptions& opts) {
@@ -289,10 +273,9 @@ int ResumeCommand(const RunOptions& opts) {
   int code = 0;
   auto kvm = OpenKvm(opts, &code);
   if (!kvm.ok()) return Fail(code, kvm.status());
-  ConsoleWriter* cw = console->get();
-  auto machine = vmm::Machine::Restore(*kvm, *snap, [cw](std::span<const uint8_t> b) { cw->Write(b); });
+  auto machine = vmm::Machine::Restore(*kvm, *snap, ConsoleOf(**console));
   if (!machine.ok()) return Fail(CodeFor(machine.status()), machine.status());
-  return Drive(**machine, *cw, opts);
+  return Drive(**machine, **console, opts);
 }
 
 }  // namespace ftd::cli

@@ -234,10 +234,6 @@ void ReplicationClient::ReadLoop() {
         cv_.notify_all();
         break;
       }
-      case proto::BackupMessage::kResync:
-        lock.unlock();
-        if (options_.on_resync) options_.on_resync(msg.resync().from_seq(), msg.resync().reason());
-        break;
       default:  // Heartbeat: hearing it is all it is for; a second HelloReply is ignored.
         break;
     }

@@ -36,7 +36,6 @@ struct ReplicationClientOptions {
   size_t max_batch_entries = 1024;               // keep under the backup's repl::Limits
   size_t max_batch_bytes = 4u << 20;
   // Called from the stream's reader thread; keep them short.
-  std::function<void(uint64_t from_seq, const std::string& reason)> on_resync;
   std::function<void(const absl::Status& why)> on_peer_dead;
 };
 

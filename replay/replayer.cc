@@ -131,9 +131,11 @@ const proto::LogEntry* Replayer::Head() const {
 }
 
 void Replayer::Pop() {
-  last_seq_.store(head_->seq(), std::memory_order_release);
+  const uint64_t seq = head_->seq();
+  last_seq_.store(seq, std::memory_order_release);
   head_.reset();
   ++entries_;
+  if (on_replayed_) on_replayed_(seq);
 }
 
 std::string Replayer::DescribeHead() const {

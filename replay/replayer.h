@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,6 +47,8 @@ class Replayer final : public vmm::InputSource {
   void set_live_after_end(bool on) { live_after_end_ = on; }
   // The seq of the last entry replayed (thread-safe: the backup acknowledges it).
   uint64_t last_seq() const { return last_seq_.load(std::memory_order_acquire); }
+  // Called (on the replaying thread) after each entry is replayed, with its seq.
+  void set_on_replayed(std::function<void(uint64_t seq)> f) { on_replayed_ = std::move(f); }
   uint64_t epochs_checked() const { return epochs_; }
   // Set when the log ended with a LogEnd entry (a complete recording).
   const std::optional<proto::LogEnd>& end() const { return end_; }
@@ -81,6 +84,7 @@ class Replayer final : public vmm::InputSource {
   int64_t last_realtime_ns_ = 0;
   uint64_t entries_ = 0;
   std::atomic<uint64_t> last_seq_{0};
+  std::function<void(uint64_t)> on_replayed_;
   bool live_after_end_ = false;
   std::optional<vmm::HostClock> tail_clock_;  // live_after_end_: time beyond the log
   uint64_t epochs_ = 0;

@@ -236,6 +236,17 @@ absl::Status Machine::RegisterDevices() {
   return absl::OkStatus();
 }
 
+void Machine::SaveDevices(proto::DeviceStates* d, bool include_blk) const {
+  *d->mutable_uart() = uart_->Save();
+  *d->mutable_pic() = pic_->Save();
+  *d->mutable_pit() = pit_->Save();
+  *d->mutable_rtc() = rtc_->Save();
+  *d->mutable_mono_clock() = mono_clock_->Save();
+  *d->mutable_debug_exit() = debug_exit_->Save();
+  if (blk_ && include_blk) *d->mutable_virtio_blk() = blk_->Save();
+  if (net_) *d->mutable_virtio_net() = net_->Save();
+}
+
 std::string GuestCmdline(const MachineConfig& config) {
   std::string out = config.cmdline;
   auto add = [&out](uint64_t base, unsigned irq) {
@@ -328,6 +339,7 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Restore(const Kvm& kvm, const 
   if (auto s = m->CreateDevices(&snap.devices()); !s.ok()) return s;
   if (auto s = RestoreVcpu(snap.vcpu(), m->vcpu_); !s.ok()) return s;
   m->exit_index_ = snap.exit_index();
+  m->published_exit_index_.store(m->exit_index_, std::memory_order_relaxed);
   const std::string& in = snap.pending_serial_input();
   m->serial_input_.assign(in.begin(), in.end());
   return m;
@@ -348,15 +360,7 @@ absl::StatusOr<proto::Snapshot> Machine::Save() {
   auto vcpu = SaveVcpu(kvm_, vcpu_);
   if (!vcpu.ok()) return vcpu.status();
   *snap.mutable_vcpu() = std::move(*vcpu);
-  auto* d = snap.mutable_devices();
-  *d->mutable_uart() = uart_->Save();
-  *d->mutable_pic() = pic_->Save();
-  *d->mutable_pit() = pit_->Save();
-  *d->mutable_rtc() = rtc_->Save();
-  *d->mutable_mono_clock() = mono_clock_->Save();
-  *d->mutable_debug_exit() = debug_exit_->Save();
-  if (blk_) *d->mutable_virtio_blk() = blk_->Save();
-  if (net_) *d->mutable_virtio_net() = net_->Save();
+  SaveDevices(snap.mutable_devices(), /*include_blk=*/true);
   snap.set_exit_index(exit_index_);
   snap.set_guest_time_ns(input_->GuestTimeNs());
   std::string z(ZSTD_compressBound(memory_.size()), '\0');
@@ -547,6 +551,7 @@ absl::StatusOr<RunOutcome> Machine::Run(const RunLimits& limits) {
     io_pending_ = std::holds_alternative<IoExit>(*exit) || std::holds_alternative<MmioExit>(*exit);
     if (IsPoint(*exit)) {
       ++exit_index_;
+      published_exit_index_.store(exit_index_, std::memory_order_relaxed);
       at_point_ = true;
       if (auto s = EnterPoint(); !s.ok()) return s;
     }
@@ -591,16 +596,8 @@ absl::StatusOr<EpochState> Machine::CaptureEpochState(const std::vector<uint64_t
   if (!sregs.ok()) return sregs.status();
   st.regs.assign(reinterpret_cast<const char*>(&*regs), sizeof(kvm_regs));
   st.regs.append(reinterpret_cast<const char*>(&*sregs), sizeof(kvm_sregs));
-  auto* d = &st.devices;
-  *d->mutable_uart() = uart_->Save();
-  *d->mutable_pic() = pic_->Save();
-  *d->mutable_pit() = pit_->Save();
-  *d->mutable_rtc() = rtc_->Save();
-  *d->mutable_mono_clock() = mono_clock_->Save();
-  *d->mutable_debug_exit() = debug_exit_->Save();
   // A disk request in flight is not in the device's saved state; the epoch covers the rest.
-  if (blk_ && blk_->in_flight() == 0) *d->mutable_virtio_blk() = blk_->Save();
-  if (net_) *d->mutable_virtio_net() = net_->Save();
+  SaveDevices(&st.devices, /*include_blk=*/blk_ && blk_->in_flight() == 0);
   auto kvm_dirty = vm_.GetDirtyLog(kRamSlot, memory_.size());
   if (!kvm_dirty.ok()) return kvm_dirty.status();
   std::vector<uint64_t> pages = memory_.TakeVmmDirtyPages();
@@ -626,30 +623,41 @@ std::optional<VirtioBlkConfig> Machine::disk_geometry() const {
   return config_.disk_geometry;
 }
 
-absl::Status Machine::GoLive(uint64_t guest_ns) {
+std::unique_ptr<InputSource> Machine::SwapInput(std::unique_ptr<InputSource> next) {
+  clock_.set_target(&next->clock());
+  std::swap(input_, next);
+  return next;
+}
+
+absl::StatusOr<std::unique_ptr<InputSource>> Machine::GoLive(std::unique_ptr<InputSource> live) {
   if (!input_->replaying()) return absl::FailedPreconditionError("go-live: the machine is not replaying");
-  if (auto s = CompletePendingIo(); !s.ok()) return s;
-  std::unique_ptr<InputSource> live = std::make_unique<LiveInput>(guest_ns);
-  clock_.set_target(&live->clock());
-  // The old source stays alive until here: nothing reads it any more.
-  input_ = std::move(live);
+  if (live == nullptr || live->replaying()) return absl::InvalidArgumentError("go-live: no live input source");
+  // The back ends first: a failure leaves the machine replaying, as it was.
+  std::unique_ptr<RawImage> image;
   if (blk_) {
     if (config_.disk_path.empty()) {
       return absl::FailedPreconditionError("go-live: the guest has a disk; give its copy with --disk");
     }
-    auto image = RawImage::Open(config_.disk_path, config_.disk_read_only, &events_);
-    if (!image.ok()) return image.status();
-    disk_ = std::move(*image);
+    auto opened = RawImage::Open(config_.disk_path, config_.disk_read_only, &events_);
+    if (!opened.ok()) return opened.status();
+    image = std::move(*opened);
+  }
+  std::unique_ptr<NetBackend> net_backend;
+  if (net_ && !net_backend_) {
+    auto opened = OpenNetBackend(config_.net, &events_);
+    if (!opened.ok()) return opened.status();
+    net_backend = std::move(*opened);
+  }
+  if (auto s = CompletePendingIo(); !s.ok()) return s;
+  std::unique_ptr<InputSource> replayed = SwapInput(std::move(live));
+  if (image) {
+    disk_ = std::move(image);
     blk_->set_backend(disk_.get());
     if (replay_disk_) static_cast<DeferredBlockBackend*>(replay_disk_.get())->HandOver(*disk_);
   }
-  if (net_ && !net_backend_) {
-    auto backend = OpenNetBackend(config_.net, &events_);
-    if (!backend.ok()) return backend.status();
-    net_backend_ = std::move(*backend);
-  }
+  if (net_backend) net_backend_ = std::move(net_backend);
   at_point_ = true;
-  return absl::OkStatus();
+  return replayed;
 }
 
 }  // namespace ftd::vmm

@@ -145,10 +145,14 @@ class Machine {
   // Full state; only between Run() calls (the machine is then at a point).
   absl::StatusOr<proto::Snapshot> Save();
 
-  // Replay -> live at the current point: the clock continues from `guest_ns` on the host,
-  // the real disk (config().disk_path) and network back ends take over, requests the log
-  // left unfinished are issued again, and host input is taken from now on.
-  absl::Status GoLive(uint64_t guest_ns);
+  // Puts `next` in place of the current input source at the current point (between Run()
+  // calls) and hands the old one back to its owner, who may keep reading it: the machine
+  // never frees a source it did not create.
+  std::unique_ptr<InputSource> SwapInput(std::unique_ptr<InputSource> next);
+  // Replay -> live at the current point: `live` (a LiveInput continuing guest time) takes
+  // over as the input source, the real disk (config().disk_path) and network back ends take
+  // over, requests the log left unfinished are issued again. Returns the replaying source.
+  absl::StatusOr<std::unique_ptr<InputSource>> GoLive(std::unique_ptr<InputSource> live);
   // The state an epoch hash covers, at the current point (dirty pages since the last call).
   absl::StatusOr<EpochState> CaptureEpochState(const std::vector<uint64_t>& also_pages = {});
   InputSource& input() { return *input_; }
@@ -168,6 +172,8 @@ class Machine {
   void RequestStop();
 
   uint64_t exit_index() const { return exit_index_; }
+  // Thread-safe: the last point reached, for status reports from other threads.
+  uint64_t published_exit_index() const { return published_exit_index_.load(std::memory_order_relaxed); }
   // The registers as they were when the exit at RunLimits::stop_at_exit_index happened
   // (before ftd handled it): what `ftd replay --until N --inspect regs` shows.
   const std::string& regs_at_stop() const { return regs_at_stop_; }
@@ -186,6 +192,8 @@ class Machine {
   absl::Status CreateDevices(const proto::DeviceStates* restore);
   absl::Status CreateVirtioDevices(const proto::DeviceStates* restore);
   absl::Status RegisterDevices();
+  // The device list of snapshots and epoch hashes (one list for both).
+  void SaveDevices(proto::DeviceStates* d, bool include_blk) const;
   void AdvanceDevices();
   // Takes every queued host event and applies it to its device (at a point): the one
   // place where outside input enters the machine, and what record/replay will log.
@@ -233,9 +241,10 @@ class Machine {
   bool kicker_attached_ = false;
 
   uint64_t exit_index_ = 0;
+  std::atomic<uint64_t> published_exit_index_{0};
   bool at_point_ = true;
   std::optional<uint64_t> stop_at_;  // the current Run's stop point
-  std::string regs_at_stop_;         // kvm_regs + kvm_sregs at that point  // a point was reached and not yet processed (the start is one)
+  std::string regs_at_stop_;         // kvm_regs + kvm_sregs at that point
   bool io_pending_ = false;  // last exit was I/O that KVM completes on the next KVM_RUN
   std::atomic<bool> stop_requested_{false};
   std::deque<uint8_t> serial_input_;  // taken from host events, not yet taken by the UART

@@ -19,6 +19,8 @@ inline constexpr uint32_t kMultibootBootMagic = 0x2BADB002;  // in EAX at entry
 inline constexpr uint64_t kBootInfoAddr = 0x9000;
 inline constexpr uint64_t kBootInfoEnd = 0xB000;
 inline constexpr size_t kMaxCmdline = 4095;
+// The largest guest image ftd reads (run, record, replay, the backup's transferred image).
+inline constexpr uint64_t kMaxGuestImageSize = 256ull << 20;
 
 // What the loader leaves for the vCPU: Multiboot's 32-bit protected-mode entry
 // state is EAX=kMultibootBootMagic, EBX=info_addr, EIP=entry.

@@ -7,10 +7,10 @@
 
 #include "absl/status/statusor.h"
 
-namespace ftd::cli {
+namespace ftd::replay {
 
 std::string Sha256(std::span<const uint8_t> data);
 absl::StatusOr<std::string> Sha256File(const std::string& path);
 std::string Hex(const std::string& bytes);
 
-}  // namespace ftd::cli
+}  // namespace ftd::replay

@@ -1,4 +1,4 @@
-#include "cli/digest.h"
+#include "replay/digest.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_format.h"
 
-namespace ftd::cli {
+namespace ftd::replay {
 namespace {
 struct CtxFree {
   void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
@@ -58,4 +58,4 @@ std::string Hex(const std::string& bytes) {
   return out;
 }
 
-}  // namespace ftd::cli
+}  // namespace ftd::replay

@@ -1,0 +1,252 @@
+#include "primary/primary_role.h"
+
+#include <cstdio>
+#include <thread>
+
+#include "absl/strings/str_format.h"
+#include "proto/replication_protocol.h"
+#include "replay/log_file.h"
+#include "replication.pb.h"
+#include "spdlog/spdlog.h"
+#include "vmm/envelope.h"
+#include "zstd.h"
+
+namespace ftd::primary {
+namespace {
+
+constexpr uint64_t kMaxDiskTransfer = 4ull << 30;
+constexpr size_t kStateChunk = 1u << 20;
+
+double MsSinceNs(int64_t t0_ns) { return static_cast<double>(repl::SteadyNowNs() - t0_ns) / 1e6; }
+
+absl::StatusOr<std::string> CompressFile(const std::string& path) {
+  auto bytes = vmm::ReadWholeFile(path, kMaxDiskTransfer);
+  if (!bytes.ok()) return bytes.status();
+  std::string z(ZSTD_compressBound(bytes->size()), '\0');
+  size_t n = ZSTD_compress(z.data(), z.size(), bytes->data(), bytes->size(), 1);
+  if (ZSTD_isError(n)) return absl::InternalError(ZSTD_getErrorName(n));
+  z.resize(n);
+  return z;
+}
+
+}  // namespace
+
+const char* PrimaryStateName(PrimaryState s) {
+  switch (s) {
+    case PrimaryState::kStarting: return "starting";
+    case PrimaryState::kTransferring: return "transferring";
+    case PrimaryState::kProtected: return "protected";
+    case PrimaryState::kUnprotected: return "unprotected";
+    case PrimaryState::kHalted: return "halted";
+  }
+  return "?";
+}
+
+PrimaryRole::PrimaryRole(PrimaryOptions options, std::unique_ptr<failover::Promotion> promotion)
+    : options_(std::move(options)), promotion_(std::move(promotion)), started_ns_(repl::SteadyNowNs()) {
+  gate_ = std::make_unique<OutputCommitGate>(OutputCommitGate::Source{
+      [this] {
+        auto* s = sink_.load();
+        return s ? s->last_seq() : 0;
+      },
+      [this] {
+        auto* c = client_ptr_.load();
+        return c ? c->acknowledged_seq() : 0;
+      },
+      [this](uint64_t seq, std::chrono::milliseconds t) {
+        auto* c = client_ptr_.load();
+        if (c == nullptr) {
+          std::this_thread::sleep_for(t);
+          return false;
+        }
+        return c->WaitForAck(seq, t);
+      },
+  });
+}
+
+PrimaryRole::~PrimaryRole() {
+  {
+    std::lock_guard lock(decide_mu_);
+    closing_ = true;  // a late peer-dead callback touches nothing from here on
+  }
+  if (monitor_) monitor_->Stop();
+  gate_->Halt();  // releases touch the machine's back ends: none runs once it is gone
+  monitor_.reset();
+  session_.reset();
+  gate_.reset();
+  client_.reset();
+}
+
+absl::Status PrimaryRole::Claim() { return promotion_->ClaimForNewPrimary().status(); }
+
+absl::Status PrimaryRole::Boot(std::unique_ptr<vmm::Kvm> kvm, vmm::LoadedGuest guest, std::vector<uint8_t> image,
+                               vmm::ConsoleOutput console) {
+  guest.config.output_gate = gate_.get();
+  replay::RecordOptions ropt;
+  ropt.epoch_interval_ns = options_.epoch_interval_ns;
+  ropt.disk_path = options_.disk_path;
+  ropt.open_sink = [this](const proto::LogHeader& header) -> absl::StatusOr<std::unique_ptr<replay::LogSink>> {
+    auto sink = std::make_unique<ReplicationSink>(client_.get(), options_.limits);
+    sink_.store(sink.get());
+    if (options_.log_path.empty()) return std::unique_ptr<replay::LogSink>(std::move(sink));
+    // Also keep the log here (ftd replay reads it; the backup does not need it).
+    auto file = replay::LogWriter::Create(options_.log_path, header);
+    if (!file.ok()) return file.status();
+    return std::unique_ptr<replay::LogSink>(std::make_unique<replay::TeeSink>(std::move(sink), std::move(*file)));
+  };
+  auto session = replay::RecordSession::Boot(std::move(kvm), std::move(guest), std::move(image), std::move(console),
+                                             std::move(ropt));
+  if (!session.ok()) return session.status();
+  session_ = std::move(*session);
+  monitor_ = std::make_unique<failover::StatusMonitor>(options_.status_path,
+                                                       [this](proto::StatusReport& r) { Fill(r); });
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<ReplicationClient>> PrimaryRole::ConnectToBackup() {
+  ReplicationClientOptions copt = options_.client;
+  copt.generation = promotion_->generation();
+  copt.on_peer_dead = [this](const absl::Status&) { OnBackupLost(); };
+  const auto deadline = std::chrono::steady_clock::now() + options_.peer_wait;
+  for (;;) {
+    auto client = ReplicationClient::Connect(copt);
+    if (client.ok()) return client;
+    // Refused (version, VM, generation) or bad credentials: waiting will not help.
+    const absl::StatusCode code = client.status().code();
+    if (code == absl::StatusCode::kFailedPrecondition || code == absl::StatusCode::kInvalidArgument ||
+        code == absl::StatusCode::kNotFound || (options_.stop_requested && options_.stop_requested()) ||
+        std::chrono::steady_clock::now() >= deadline) {
+      return client.status();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+absl::StatusOr<std::string> PrimaryRole::InitialState() {
+  // The snapshot first: the log starts right after it.
+  auto snap = machine().Save();
+  if (!snap.ok()) return snap.status();
+  if (auto s = session_->Start(); !s.ok()) return s;
+  proto::InitialState initial;
+  *initial.mutable_header() = session_->header();
+  *initial.mutable_snapshot() = *std::move(snap);
+  initial.set_disk_mode(options_.disk_mode);
+  initial.set_generation(promotion_->generation());
+  initial.set_image(std::string(session_->image().begin(), session_->image().end()));
+  if (options_.disk_mode == "replicated" && !options_.disk_path.empty()) {
+    auto z = CompressFile(options_.disk_path);
+    if (!z.ok()) return z.status();
+    initial.set_disk_zstd(*std::move(z));
+    initial.set_disk_size(session_->header().disk_capacity());
+  }
+  return initial.SerializeAsString();
+}
+
+absl::Status PrimaryRole::Protect() {
+  state_.store(PrimaryState::kTransferring);
+  std::fprintf(stderr, "ftd: primary: connecting to the backup at %s (generation %llu)\n",
+               options_.client.target.c_str(), static_cast<unsigned long long>(promotion_->generation()));
+  auto connected = ConnectToBackup();
+  if (!connected.ok()) return connected.status();
+  client_ = *std::move(connected);
+  client_ptr_.store(client_.get());
+  spdlog::info("connected to the backup; sending the initial state");
+
+  const int64_t t0 = repl::SteadyNowNs();
+  auto bytes = InitialState();
+  if (!bytes.ok()) return bytes.status();
+  spdlog::info("initial state: {} bytes (snapshot taken in {:.0f} ms)", bytes->size(), MsSinceNs(t0));
+  for (size_t off = 0; off == 0 || off < bytes->size(); off += kStateChunk) {
+    const bool last = off + kStateChunk >= bytes->size();
+    if (auto s = client_->EnqueueStateChunk(off, bytes->substr(off, kStateChunk), last); !s.ok()) return s;
+  }
+  if (!client_->WaitForStateAck(std::chrono::seconds(120))) {
+    return absl::UnavailableError(
+        absl::StrFormat("the backup did not take the initial state: %s", client_->status().message()));
+  }
+  pause_ms_.store(MsSinceNs(t0));
+  state_.store(PrimaryState::kProtected);
+  std::fprintf(stderr,
+               "ftd: primary: protected at generation %llu: the backup holds the initial state (%.1f MB in %.0f ms)\n",
+               static_cast<unsigned long long>(promotion_->generation()), bytes->size() / 1e6, pause_ms_.load());
+  monitor_->PublishNow();
+  // A backup that died during the transfer's last moments found us not yet protected.
+  if (client_->peer_dead()) OnBackupLost();
+  return absl::OkStatus();
+}
+
+void PrimaryRole::OnBackupLost() {
+  std::lock_guard lock(decide_mu_);
+  if (closing_ || decided_ || state_.load() != PrimaryState::kProtected) return;
+  decided_ = true;
+  ReplicationClient* c = client_ptr_.load();
+  ReplicationSink* sink = sink_.load();
+  const std::string why(c->status().message());
+  std::fprintf(stderr,
+               "ftd: primary: the backup is lost (%s) at log seq %llu, acknowledged %llu; %llu output(s) held\n",
+               why.c_str(), static_cast<unsigned long long>(sink ? sink->last_seq() : 0),
+               static_cast<unsigned long long>(c->acknowledged_seq()),
+               static_cast<unsigned long long>(gate_->held_count()));
+  std::string lost;
+  if (!promotion_->TryPromote(&lost)) {
+    state_.store(PrimaryState::kHalted);
+    const size_t dropped = gate_->Halt();
+    session_->machine().RequestStop();
+    std::fprintf(stderr, "ftd: halted: %s (backup lost: %s); %zu held output(s) dropped\n", lost.c_str(),
+                 why.c_str(), dropped);
+    return;
+  }
+  if (sink != nullptr) sink->Unprotect();
+  gate_->Unprotect();
+  state_.store(PrimaryState::kUnprotected);
+  std::fprintf(stderr, "ftd: primary: backup lost (%s); continuing unprotected at generation %llu\n", why.c_str(),
+               static_cast<unsigned long long>(promotion_->generation()));
+  if (monitor_) monitor_->PublishNow();
+}
+
+absl::Status PrimaryRole::Finish(const vmm::RunOutcome& outcome) {
+  if (fenced()) return absl::OkStatus();
+  if (auto s = session_->Finish(outcome); !s.ok()) return s;
+  // The backup holds the whole log: every held output may leave.
+  ReplicationSink* sink = sink_.load();
+  if (sink != nullptr && !sink->unprotected() && !client_->WaitForAck(sink->last_seq(), std::chrono::seconds(10))) {
+    if (!client_->peer_dead()) return absl::DeadlineExceededError("the backup did not acknowledge the end of the log");
+    OnBackupLost();
+    if (fenced()) return absl::OkStatus();
+  }
+  for (int i = 0; i < 500 && gate_->held_count() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return absl::OkStatus();
+}
+
+void PrimaryRole::Close() {
+  if (monitor_) monitor_->Stop();
+  if (client_ && !client_->peer_dead() && !fenced()) client_->Close().IgnoreError();
+}
+
+void PrimaryRole::Fill(proto::StatusReport& r) {
+  r.set_role("primary");
+  r.set_state(PrimaryStateName(state_.load()));
+  r.set_generation(promotion_->generation());
+  r.set_node(promotion_->node());
+  r.set_peer(options_.client.target);
+  r.set_exit_index(session_->machine().published_exit_index());
+  ReplicationClient* c = client_ptr_.load();
+  ReplicationSink* s = sink_.load();
+  if (s != nullptr) {
+    r.set_log_seq(s->last_seq());
+    r.set_log_bytes(s->bytes_total());
+    r.set_unacked_bytes(s->unacked_bytes());
+    const double secs = MsSinceNs(started_ns_) / 1000;
+    if (secs > 0) r.set_log_bandwidth_bps(static_cast<double>(s->bytes_total()) / secs);
+  }
+  if (c != nullptr && s != nullptr && !s->unprotected()) {
+    r.set_acked_seq(c->acknowledged_seq());
+    r.set_replayed_seq(c->replayed_seq());
+    r.set_lag_entries(s->last_seq() - std::min(s->last_seq(), c->replayed_seq()));
+  }
+  r.set_held_outputs(gate_->held_count());
+  r.set_held_bytes(gate_->held_bytes());
+  r.set_first_transfer_pause_ms(pause_ms_.load());
+}
+
+}  // namespace ftd::primary

@@ -1,0 +1,99 @@
+// The primary role (docs/pair.md): a record session whose log goes to the backup over the
+// replication client, an output-commit gate that holds every output until the backup
+// acknowledged the entries behind it, and the promotion rule when the backup is lost (win
+// the next generation and go on unprotected, or halt). The role owns all of them and frees
+// them in the one safe order: the status monitor, the gate's releases, the machine, the
+// gate's thread, the client.
+//
+// Use: Claim() (the arbiter), Boot(), Protect() (connect, state transfer), then run
+// machine() to its outcome (the cli drives it), Finish(outcome), Close().
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "failover/promotion.h"
+#include "failover/status_monitor.h"
+#include "primary/output_commit_gate.h"
+#include "primary/replication_client.h"
+#include "primary/replication_sink.h"
+#include "replay/record_session.h"
+
+namespace ftd::primary {
+
+enum class PrimaryState { kStarting, kTransferring, kProtected, kUnprotected, kHalted };
+const char* PrimaryStateName(PrimaryState s);
+
+struct PrimaryOptions {
+  ReplicationClientOptions client;  // the backup; generation and on_peer_dead are the role's
+  SinkLimits limits;
+  std::string disk_mode = "replicated";  // replicated: the disk is transferred; shared: it is not
+  std::string disk_path;                 // the guest's disk (empty: none)
+  std::string log_path;                  // also keep the log here (empty: no)
+  uint64_t epoch_interval_ns = replay::kDefaultEpochIntervalNs;
+  std::chrono::seconds peer_wait{60};    // how long to wait for the backup to come up
+  std::string status_path;
+  std::function<bool()> stop_requested;  // a signal came: stop waiting for the backup
+};
+
+class PrimaryRole {
+ public:
+  PrimaryRole(PrimaryOptions options, std::unique_ptr<failover::Promotion> promotion);
+  ~PrimaryRole();
+  PrimaryRole(const PrimaryRole&) = delete;
+  PrimaryRole& operator=(const PrimaryRole&) = delete;
+
+  // The arbiter's rule for a new primary. An error means this host must not serve (fenced).
+  absl::Status Claim();
+  // Boots the guest in a record session behind the output-commit gate.
+  absl::Status Boot(std::unique_ptr<vmm::Kvm> kvm, vmm::LoadedGuest guest, std::vector<uint8_t> image,
+                    vmm::ConsoleOutput console);
+  // Connects to the backup and hands it the machine's state at this point (and the disk in
+  // replicated mode); the log starts here. Returns once the backup holds it: protected.
+  absl::Status Protect();
+  // The run ended at `outcome`: the log's end goes to the backup, and held outputs leave once
+  // it acknowledged them (or the backup is lost and this host won the arbiter).
+  absl::Status Finish(const vmm::RunOutcome& outcome);
+  // Ends the stream cleanly when the backup is still there; writes the final status.
+  void Close();
+
+  vmm::Machine& machine() { return session_->machine(); }
+  PrimaryState state() const { return state_.load(); }
+  bool fenced() const { return state_.load() == PrimaryState::kHalted; }
+  uint64_t generation() const { return promotion_->generation(); }
+  // Milliseconds the guest waited for the first state transfer.
+  double first_transfer_pause_ms() const { return pause_ms_.load(); }
+
+ private:
+  // The client's peer-dead callback (its own threads): promote or halt, once.
+  void OnBackupLost();
+  void Fill(proto::StatusReport& r);
+  absl::StatusOr<std::unique_ptr<ReplicationClient>> ConnectToBackup();
+  absl::StatusOr<std::string> InitialState();
+
+  const PrimaryOptions options_;
+  std::unique_ptr<failover::Promotion> promotion_;
+  std::atomic<PrimaryState> state_{PrimaryState::kStarting};
+  std::atomic<double> pause_ms_{0};
+  const int64_t started_ns_;
+
+  std::mutex decide_mu_;  // OnBackupLost and the destructor
+  bool decided_ = false;
+  bool closing_ = false;
+
+  // Declared in the order they must outlive each other (destroyed bottom-up).
+  std::unique_ptr<ReplicationClient> client_;
+  std::atomic<ReplicationClient*> client_ptr_{nullptr};  // read by the gate's thread
+  std::atomic<ReplicationSink*> sink_{nullptr};         // owned by the session's recorder
+  std::unique_ptr<OutputCommitGate> gate_;
+  std::unique_ptr<replay::RecordSession> session_;
+  std::unique_ptr<failover::StatusMonitor> monitor_;
+};
+
+}  // namespace ftd::primary

@@ -1,0 +1,119 @@
+#include "replay/replay_session.h"
+
+#include "absl/strings/str_format.h"
+#include "replay/digest.h"
+
+namespace ftd::replay {
+
+ReplaySession::~ReplaySession() = default;
+
+absl::Status ReplaySession::CheckInputs(const proto::LogHeader& header, std::span<const uint8_t> image,
+                                        const ReplayOptions& options) {
+  if (Sha256(image) != header.config().image_sha256()) {
+    return absl::InvalidArgumentError(absl::StrFormat("%s is not the image %s was recorded with (sha256 %s, the log has %s)",
+                                                      options.image_name, options.log_name, Hex(Sha256(image)),
+                                                      Hex(header.config().image_sha256())));
+  }
+  if (!options.host.disk.empty()) {
+    auto digest = Sha256File(options.host.disk);
+    if (!digest.ok()) return digest.status();
+    if (*digest != header.disk_sha256()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "disk %s does not match the disk %s started from (sha256 %s, the log has %s): give a copy "
+          "of the disk as it was when recording began",
+          options.host.disk, options.log_name, Hex(*digest), Hex(header.disk_sha256())));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<ReplaySession>> ReplaySession::Open(std::unique_ptr<vmm::Kvm> kvm, LogReader log,
+                                                                   std::span<const uint8_t> image,
+                                                                   const ReplayOptions& options,
+                                                                   vmm::ConsoleOutput console) {
+  const proto::LogHeader header = log.header();
+  if (auto st = CheckInputs(header, image, options); !st.ok()) return st;
+  auto source = std::make_unique<LogReader>(std::move(log));
+  return Start(std::move(kvm), header, std::move(source), image, proto::Snapshot(), options, std::move(console));
+}
+
+absl::StatusOr<std::unique_ptr<ReplaySession>> ReplaySession::Start(std::unique_ptr<vmm::Kvm> kvm,
+                                                                    const proto::LogHeader& header,
+                                                                    std::unique_ptr<EntrySource> source,
+                                                                    std::span<const uint8_t> image,
+                                                                    const proto::Snapshot& snapshot,
+                                                                    const ReplayOptions& options,
+                                                                    vmm::ConsoleOutput console) {
+  auto config = ConfigFromLog(header, options.host);
+  if (!config.ok()) return config.status();
+  std::unique_ptr<ReplaySession> s(new ReplaySession(std::move(kvm)));
+  auto replayer = std::make_unique<Replayer>(header, std::move(source));
+  replayer->set_live_after_end(options.live_after_end);
+  Replayer* rp = replayer.get();
+  absl::StatusOr<std::unique_ptr<vmm::Machine>> machine = absl::UnknownError("no machine");
+  const bool boot = header.start_exit_index() == 0 && !image.empty() && !options.restore_at_boot;
+  if (boot) {
+    // At the boot point the state is the image: boot it exactly as the recording did.
+    if (Sha256(image) != header.config().image_sha256()) {
+      return absl::DataLossError("the image does not match the log header");
+    }
+    auto guest = vmm::LoadGuest(*config, image);
+    if (!guest.ok()) return absl::InvalidArgumentError(guest.status().message());
+    machine = vmm::Machine::Boot(*s->kvm_, std::move(*guest), std::move(console), std::move(replayer));
+  } else {
+    if (snapshot.exit_index() != header.start_exit_index()) {
+      return absl::InvalidArgumentError(absl::StrFormat("the state is at exit %u, the log starts at exit %u",
+                                                        snapshot.exit_index(), header.start_exit_index()));
+    }
+    vmm::RestoreOptions ropt;
+    ropt.input = std::move(replayer);
+    const vmm::MachineConfig logged = *config;
+    ropt.adjust = [&logged](vmm::MachineConfig& c) {
+      c.cpuid = logged.cpuid;
+      c.disk_geometry = logged.disk_geometry;
+      c.disk_path = logged.disk_path;
+      c.disk_read_only = logged.disk_read_only;
+      c.net = logged.net;
+      c.replay_writes_disk = logged.replay_writes_disk;
+    };
+    machine = vmm::Machine::Restore(*s->kvm_, snapshot, std::move(console), std::move(ropt));
+  }
+  if (!machine.ok()) return machine.status();
+  s->machine_ = std::move(*machine);
+  s->replayer_ = rp;
+  return s;
+}
+
+absl::StatusOr<vmm::RunOutcome> ReplaySession::Run(const vmm::RunLimits& limits) {
+  auto outcome = machine_->Run(limits);
+  if (outcome.ok() && !live_ && outcome->kind == vmm::RunOutcome::Kind::kLogEnd) {
+    const absl::Status& tail = replayer_->tail_error();
+    if (!tail.ok() && !IsTornTail(tail)) return tail;  // damaged, not torn: refuse it
+  }
+  return outcome;
+}
+
+absl::Status ReplaySession::CheckFinalEpoch(const vmm::RunOutcome& outcome) {
+  if (live_) return absl::OkStatus();
+  if (replayer_->FinalEpochDue()) {
+    auto st = machine_->CaptureEpochState(replayer_->EpochPages());
+    if (!st.ok()) return st.status();
+    if (auto s = replayer_->Epoch(*st); !s.ok()) return s;
+  }
+  if (outcome.kind == vmm::RunOutcome::Kind::kGuestExit && !replayer_->AtEnd()) {
+    return absl::AbortedError(absl::StrFormat("divergence at exit %u: the guest exited, but the log goes on",
+                                              machine_->exit_index()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReplaySession::GoLive() {
+  if (live_) return absl::FailedPreconditionError("go-live: already live");
+  auto replayed = machine_->GoLive(std::make_unique<vmm::LiveInput>(replayer_->last_guest_ns()));
+  if (!replayed.ok()) return replayed.status();
+  replayed_ = std::move(*replayed);
+  live_ = true;
+  return absl::OkStatus();
+}
+
+}  // namespace ftd::replay
