@@ -208,6 +208,8 @@ class Machine {
   // Completes an I/O exit that KVM finishes on the next KVM_RUN, so state is consistent.
   absl::Status CompletePendingIo();
 
+  static constexpr uint32_t kRamSlot = 0;
+
   const Kvm& kvm_;
   MachineConfig config_;
   Vm vm_;
