@@ -5,8 +5,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstring>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_format.h"
 #include "vmm/envelope.h"
 
@@ -22,7 +24,83 @@ uint32_t Get32(const uint8_t* p) {
 
 constexpr uint64_t kMaxLogFile = 64ull << 30;
 
+constexpr char kTorn[] = "torn";
+constexpr char kDamaged[] = "damaged";
+
+absl::Status Tagged(absl::Status s, const char* tag) {
+  s.SetPayload(kLogTailPayloadUrl, absl::Cord(tag));
+  return s;
+}
+
+bool HasTag(const absl::Status& s, const char* tag) {
+  if (s.code() != absl::StatusCode::kDataLoss) return false;
+  auto p = s.GetPayload(kLogTailPayloadUrl);
+  return p.has_value() && *p == tag;
+}
+
+// A protobuf varint at p (before end); false when it runs past end or over 10 bytes.
+bool Varint(const uint8_t*& p, const uint8_t* end, uint64_t* v) {
+  uint64_t r = 0;
+  for (int i = 0; i < 10; ++i) {
+    if (p == end) return false;
+    const uint8_t b = *p++;
+    r |= static_cast<uint64_t>(b & 0x7f) << (7 * i);
+    if ((b & 0x80) == 0) {
+      *v = r;
+      return true;
+    }
+  }
+  return false;
+}
+
+// A necessary condition, in O(1), for `payload` to parse as a LogEntry that carries an
+// event and has a seq above `last_seq`: its top-level fields (at most 16, any order, any
+// unknown ones) tile it exactly, seq is there (field 1, varint) and so is an event
+// (fields 3..8, length-delimited). Keeps the resync scan from CRC-ing at every offset.
+bool LooksLikeEntry(std::span<const uint8_t> payload, uint64_t last_seq) {
+  const uint8_t* p = payload.data();
+  const uint8_t* const end = p + payload.size();
+  bool event = false;
+  uint64_t seq = 0;
+  for (int fields = 0; p < end; ++fields) {
+    if (fields == 16) return false;
+    uint64_t tag = 0;
+    if (!Varint(p, end, &tag)) return false;
+    const uint64_t field = tag >> 3;
+    if (field == 0 || field >= (1u << 29)) return false;
+    switch (tag & 7) {
+      case 0: {
+        uint64_t v = 0;
+        if (!Varint(p, end, &v)) return false;
+        if (field == 1) seq = v;
+        break;
+      }
+      case 1:
+        if (end - p < 8) return false;
+        p += 8;
+        break;
+      case 2: {
+        uint64_t n = 0;
+        if (!Varint(p, end, &n) || n > static_cast<uint64_t>(end - p)) return false;
+        p += n;
+        if (field >= 3 && field <= 8) event = true;
+        break;
+      }
+      case 5:
+        if (end - p < 4) return false;
+        p += 4;
+        break;
+      default:
+        return false;  // groups (never written) and invalid wire types
+    }
+  }
+  return event && seq > last_seq;
+}
+
 }  // namespace
+
+bool IsTornTail(const absl::Status& s) { return HasTag(s, kTorn); }
+bool IsDamagedLog(const absl::Status& s) { return HasTag(s, kDamaged); }
 
 std::vector<uint8_t> EncodeFrame(const google::protobuf::MessageLite& msg) {
   std::string payload = msg.SerializeAsString();
@@ -155,25 +233,80 @@ absl::Status LogReader::ReadFrame(std::span<const uint8_t>* payload, const char*
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::optional<proto::LogEntry>> LogReader::Next() {
-  if (off_ == bytes_.size()) return std::nullopt;
-  std::string kind = absl::StrFormat("entry %u", last_seq_ + 1);
-  std::span<const uint8_t> payload;
-  if (auto s = ReadFrame(&payload, kind.c_str()); !s.ok()) return s;
-  proto::LogEntry e;
-  if (!e.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-    return absl::DataLossError(absl::StrFormat("%s: %s does not parse", what_, kind));
+size_t LogReader::FindIntactEntry(size_t from) const {
+  const size_t n = bytes_.size();
+  for (size_t p = from; p < n && n - p >= kLogFrameHeaderSize; ++p) {
+    const uint32_t len = Get32(&bytes_[p]);
+    if (len == 0 || len > kMaxLogFrame || len > n - p - kLogFrameHeaderSize) continue;
+    std::span<const uint8_t> payload(&bytes_[p + kLogFrameHeaderSize], len);
+    if (!LooksLikeEntry(payload, last_seq_)) continue;
+    if (vmm::Crc32(payload) != Get32(&bytes_[p + 4])) continue;
+    proto::LogEntry e;
+    if (!e.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) continue;
+    if (e.event_case() == proto::LogEntry::EVENT_NOT_SET || e.seq() <= last_seq_) continue;
+    return p;
   }
+  return SIZE_MAX;
+}
+
+absl::Status LogReader::Failed(size_t at, const std::string& kind, const std::string& why) {
+  const size_t next = FindIntactEntry(at + 1);
+  if (next == SIZE_MAX) {
+    error_ = Tagged(absl::DataLossError(absl::StrFormat(
+                        "%s: %s at offset %u %s, and no intact entry follows it: a torn tail (the %u "
+                        "entries before it are intact)",
+                        what_, kind, at, why, last_seq_)),
+                    kTorn);
+  } else {
+    error_ = Tagged(absl::DataLossError(absl::StrFormat(
+                        "%s: %s at offset %u %s, and intact entries follow it (the next at offset %u): the "
+                        "log is damaged, not torn",
+                        what_, kind, at, why, next)),
+                    kDamaged);
+  }
+  return error_;
+}
+
+absl::StatusOr<std::optional<proto::LogEntry>> LogReader::Next() {
+  if (!error_.ok()) return error_;
+  if (off_ == bytes_.size()) return std::nullopt;
+  const size_t at = off_;
+  const std::string kind = absl::StrFormat("entry %u", last_seq_ + 1);
+  const size_t left = bytes_.size() - at;
+  if (left < kLogFrameHeaderSize) {
+    return Failed(at, kind, absl::StrFormat("is truncated (%u of %u frame header bytes)", left, kLogFrameHeaderSize));
+  }
+  const uint32_t len = Get32(&bytes_[at]);
+  const uint32_t crc = Get32(&bytes_[at + 4]);
+  if (len > kMaxLogFrame) {
+    return Failed(at, kind, absl::StrFormat("claims %u bytes, over the %u-byte limit", len, kMaxLogFrame));
+  }
+  if (left - kLogFrameHeaderSize < len) {
+    return Failed(at, kind, absl::StrFormat("is truncated (%u of %u bytes)", left - kLogFrameHeaderSize, len));
+  }
+  std::span<const uint8_t> payload(&bytes_[at + kLogFrameHeaderSize], len);
+  if (vmm::Crc32(payload) != crc) return Failed(at, kind, "is corrupted (CRC mismatch)");
+  proto::LogEntry e;
+  if (!e.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) return Failed(at, kind, "does not parse");
+  if (e.event_case() == proto::LogEntry::EVENT_NOT_SET) {
+    return Failed(at, kind, "carries no event (written by a newer ftd?)");
+  }
+  // An intact entry out of order is never a torn write.
   if (e.seq() != last_seq_ + 1) {
-    return absl::DataLossError(absl::StrFormat("%s: %s has sequence number %u", what_, kind, e.seq()));
+    error_ = Tagged(absl::DataLossError(absl::StrFormat(
+                        "%s: %s at offset %u has sequence number %u: the log is damaged, not torn", what_, kind,
+                        at, e.seq())),
+                    kDamaged);
+    return error_;
   }
   if (e.exit_index() < last_exit_) {
-    return absl::DataLossError(absl::StrFormat("%s: %s goes back to exit %u from exit %u", what_, kind,
-                                               e.exit_index(), last_exit_));
+    error_ = Tagged(absl::DataLossError(absl::StrFormat(
+                        "%s: %s at offset %u goes back to exit %u from exit %u: the log is damaged, not torn",
+                        what_, kind, at, e.exit_index(), last_exit_)),
+                    kDamaged);
+    return error_;
   }
-  if (e.event_case() == proto::LogEntry::EVENT_NOT_SET) {
-    return absl::DataLossError(absl::StrFormat("%s: %s carries no event (written by a newer ftd?)", what_, kind));
-  }
+  off_ = at + kLogFrameHeaderSize + len;
   last_seq_ = e.seq();
   last_exit_ = e.exit_index();
   return e;
