@@ -13,6 +13,7 @@ absl::StatusOr<std::unique_ptr<RecordSession>> RecordSession::Boot(std::unique_p
   if (!recorder.ok()) return recorder.status();
   std::unique_ptr<RecordSession> s(new RecordSession(std::move(kvm), std::move(image), options.disk_path));
   Recorder* r = recorder->get();
+  guest.config.input_timing = vmm::MachineConfig::InputTiming::kAtPoints;  // every input logged at a point
   auto machine = vmm::Machine::Boot(*s->kvm_, std::move(guest), std::move(console), std::move(*recorder));
   if (!machine.ok()) return machine.status();
   s->machine_ = std::move(*machine);

@@ -36,8 +36,6 @@ class Recorder final : public vmm::InputSource {
 
   vmm::Clock& clock() override { return clock_; }
   uint64_t GuestTimeNs() override;
-  bool deterministic() const override { return true; }
-  bool replaying() const override { return false; }
   absl::Status AtPoint(uint64_t exit_index) override;
   absl::StatusOr<std::vector<vmm::HostEvent>> Events(std::vector<vmm::HostEvent> host) override;
   absl::Status WaitForHost(std::optional<uint64_t> deadline_ns, int wake_fd) override;

@@ -52,6 +52,9 @@ absl::StatusOr<vmm::MachineConfig> ConfigFromLog(const proto::LogHeader& h, cons
     c.disk_read_only = h.disk_read_only();
   }
   c.replay_writes_disk = host.replay_writes_disk;
+  // A replay: inputs at points only, from the log; the host's back ends wait for go-live.
+  c.input_timing = vmm::MachineConfig::InputTiming::kAtPoints;
+  c.backends = vmm::MachineConfig::Backends::kLog;
   return c;
 }
 

@@ -21,7 +21,8 @@ struct HostResources {
 // The log header of a recording of `m`, booted from `image`, with the disk at `disk_path`.
 absl::StatusOr<proto::LogHeader> RecordingHeader(vmm::Machine& m, std::span<const uint8_t> image,
                                                  const std::string& disk_path);
-// The machine configuration a log was recorded with, on this host's resources.
+// The machine configuration that replays a log: what it was recorded with, on this host's
+// resources, with inputs from the log (InputTiming::kAtPoints, Backends::kLog).
 absl::StatusOr<vmm::MachineConfig> ConfigFromLog(const proto::LogHeader& h, const HostResources& host);
 
 }  // namespace ftd::replay

@@ -75,6 +75,8 @@ absl::StatusOr<std::unique_ptr<ReplaySession>> ReplaySession::Start(std::unique_
       c.disk_read_only = logged.disk_read_only;
       c.net = logged.net;
       c.replay_writes_disk = logged.replay_writes_disk;
+      c.input_timing = logged.input_timing;
+      c.backends = logged.backends;
     };
     machine = vmm::Machine::Restore(*s->kvm_, snapshot, std::move(console), std::move(ropt));
   }

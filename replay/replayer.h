@@ -24,8 +24,6 @@ class Replayer final : public vmm::InputSource {
   const proto::LogHeader& header() const { return header_; }
   vmm::Clock& clock() override { return clock_; }
   uint64_t GuestTimeNs() override { return last_guest_ns_; }
-  bool deterministic() const override { return true; }
-  bool replaying() const override { return true; }
   absl::Status AtPoint(uint64_t exit_index) override;
   absl::StatusOr<std::vector<vmm::HostEvent>> Events(std::vector<vmm::HostEvent> host) override;
   absl::Status WaitForHost(std::optional<uint64_t> deadline_ns, int wake_fd) override;

@@ -1,7 +1,8 @@
 // Where the machine's inputs from outside come from. The machine asks its InputSource
 // for the clock, for the host events to apply at a point, and for how to wait while the
 // guest is halted; it never knows whether it is running free, recording or replaying
-// (DESIGN.md: only replay/ decides where an input comes from). LiveInput, here, is the
+// (DESIGN.md: only replay/ decides where an input comes from; the session that builds the
+// machine also sets MachineConfig::input_timing and ::backends to match its source). LiveInput, here, is the
 // host itself; replay/ supplies the Recorder and the Replayer.
 #pragma once
 
@@ -37,11 +38,6 @@ class InputSource {
   virtual Clock& clock() = 0;
   // Guest time now, for a snapshot: not an input the guest observes, so never logged.
   virtual uint64_t GuestTimeNs() = 0;
-  // Inputs are logged or replayed: the machine then takes outside input only at points
-  // (never on a kick), and tracks dirty pages for epoch hashes.
-  virtual bool deterministic() const = 0;
-  // Inputs come from a log: host back ends and host time are not used.
-  virtual bool replaying() const = 0;
 
   // The machine reached point `exit_index` (right after the exit that makes it, before
   // the exit is handled): later clock reads and events belong to this point.
@@ -69,8 +65,6 @@ class LiveInput final : public InputSource {
   explicit LiveInput(uint64_t start_ns = 0) : clock_(start_ns) {}
   Clock& clock() override { return clock_; }
   uint64_t GuestTimeNs() override { return clock_.MonotonicNs(); }
-  bool deterministic() const override { return false; }
-  bool replaying() const override { return false; }
   absl::Status AtPoint(uint64_t) override { return absl::OkStatus(); }
   absl::StatusOr<std::vector<HostEvent>> Events(std::vector<HostEvent> host) override { return host; }
   absl::Status WaitForHost(std::optional<uint64_t> deadline_ns, int wake_fd) override {

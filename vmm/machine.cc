@@ -99,7 +99,7 @@ void Machine::RequestStop() {
 void Machine::ApplyHostEvents() {
   // Replay takes nothing from the host: its events come from the log.
   std::vector<HostEvent> host;
-  if (!input_->replaying() && !events_.empty()) host = events_.TakeAll();
+  if (config_.backends == MachineConfig::Backends::kHost && !events_.empty()) host = events_.TakeAll();
   auto events = input_->Events(std::move(host));
   if (!events.ok()) return;  // the source keeps the error in status(); the loop stops on it
   for (HostEvent& e : *events) ApplyHostEvent(e);
@@ -205,7 +205,7 @@ absl::StatusOr<RunOutcome> Machine::Run(const RunLimits& limits) {
     return RunOutcome{RunOutcome::Kind::kStoppedAtPoint, 0, exit_index_};
   }
   ExitContext ctx{&pio_, &mmio_, &time_msrs_, &unclaimed_};
-  const bool deterministic = input_->deterministic();
+  const bool deterministic = config_.input_timing == MachineConfig::InputTiming::kAtPoints;
   stop_at_ = limits.stop_at_exit_index;
   for (;;) {
     // Cleared before the checks below: a kick that lands after this point makes
@@ -315,8 +315,10 @@ std::unique_ptr<InputSource> Machine::SwapInput(std::unique_ptr<InputSource> nex
 }
 
 absl::StatusOr<std::unique_ptr<InputSource>> Machine::GoLive(std::unique_ptr<InputSource> live) {
-  if (!input_->replaying()) return absl::FailedPreconditionError("go-live: the machine is not replaying");
-  if (live == nullptr || live->replaying()) return absl::InvalidArgumentError("go-live: no live input source");
+  if (config_.backends != MachineConfig::Backends::kLog) {
+    return absl::FailedPreconditionError("go-live: the machine is not replaying");
+  }
+  if (live == nullptr) return absl::InvalidArgumentError("go-live: no live input source");
   // The back ends first: a failure leaves the machine replaying, as it was.
   std::unique_ptr<RawImage> image;
   if (blk_) {
@@ -341,6 +343,8 @@ absl::StatusOr<std::unique_ptr<InputSource>> Machine::GoLive(std::unique_ptr<Inp
     if (replay_disk_) static_cast<DeferredBlockBackend*>(replay_disk_.get())->HandOver(*disk_);
   }
   if (net_backend) net_backend_ = std::move(net_backend);
+  config_.backends = MachineConfig::Backends::kHost;
+  config_.input_timing = MachineConfig::InputTiming::kAnyExit;
   at_point_ = true;
   return replayed;
 }

@@ -81,6 +81,17 @@ struct MachineConfig {
   // Output commit (primary): console bytes, frames and disk requests wait on it. Not owned;
   // it must outlive the machine. nullptr: outputs leave at once.
   OutputGate* output_gate = nullptr;
+  // How outside input enters, chosen by whoever builds the machine (replay/'s sessions); the
+  // machine never asks its input source. kAnyExit: at any exit (a kick may deliver a timer
+  // interrupt mid-computation). kAtPoints: only at points, with KVM's dirty log on for epoch
+  // hashes (determinism contract, rule 3): recording and replaying.
+  enum class InputTiming { kAnyExit, kAtPoints };
+  InputTiming input_timing = InputTiming::kAnyExit;
+  // The back ends. kHost: the disk image and the tap, and host events are taken. kLog: the log
+  // completes disk requests (disk_path, if set, is a replica that receives the writes), no frame
+  // leaves or comes from the host, host events wait; GoLive() switches to kHost.
+  enum class Backends { kHost, kLog };
+  Backends backends = Backends::kHost;
 };
 
 // Machine::Restore's choices beyond the snapshot.

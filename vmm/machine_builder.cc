@@ -90,7 +90,8 @@ absl::Status Machine::Setup() {
   // A posted event must not wait for the guest's next exit: kick the vCPU out of KVM_RUN.
   events_.SetWaker([this] { kicker_.KickNow(); });
   // Epoch hashes need the pages the guest writes: KVM's dirty log, when inputs are logged.
-  if (auto s = vm_.SetMemoryRegion(kRamSlot, 0, memory_.size(), memory_.host(), input_->deterministic());
+  if (auto s = vm_.SetMemoryRegion(kRamSlot, 0, memory_.size(), memory_.host(),
+                                    config_.input_timing == MachineConfig::InputTiming::kAtPoints);
       !s.ok()) {
     return s;
   }
@@ -153,7 +154,7 @@ absl::Status Machine::CreateVirtioDevices(const proto::DeviceStates* st) {
   if (!config_.disk_path.empty() || config_.disk_geometry) {
     BlockBackend* backend = nullptr;
     VirtioBlkConfig geometry;
-    if (input_->replaying()) {
+    if (config_.backends == MachineConfig::Backends::kLog) {
       // The log completes requests; the disk (a copy, optional) only receives the writes.
       auto deferred = DeferredBlockBackend::Open(config_.replay_writes_disk ? config_.disk_path : "");
       if (!deferred.ok()) return deferred.status();
@@ -185,7 +186,7 @@ absl::Status Machine::CreateVirtioDevices(const proto::DeviceStates* st) {
     return absl::InvalidArgumentError("snapshot has virtio-blk state but no disk path");
   }
   if (!config_.net.empty() && config_.net != "none") {
-    if (!input_->replaying()) {  // a replay sends nothing and receives from the log
+    if (config_.backends == MachineConfig::Backends::kHost) {  // from the log: nothing leaves
       auto backend = OpenNetBackend(config_.net, &events_);
       if (!backend.ok()) return backend.status();
       net_backend_ = std::move(*backend);
