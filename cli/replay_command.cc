@@ -111,16 +111,16 @@ int ReplayCommand(const RunOptions& opts) {
     std::fprintf(stderr, "ftd: error: %s\n", std::string(s.message()).c_str());
     return kExitDivergence;
   };
-  if (!outcome.ok()) {
-    if (outcome.status().code() == absl::StatusCode::kAborted) return diverged(outcome.status());
-    if (outcome.status().code() == absl::StatusCode::kDataLoss) {
-      summary("refused: the log is damaged");
-      return Fail(kExitBadImage, outcome.status());
-    }
-    return Fail(kExitInternal, outcome.status());
-  }
-  if (auto s = rs.CheckFinalEpoch(*outcome); !s.ok()) {
-    return s.code() == absl::StatusCode::kAborted ? diverged(s) : Fail(kExitInternal, s);
+  auto refused = [&](const absl::Status& s) {
+    if (s.code() == absl::StatusCode::kAborted) return diverged(s);
+    if (s.code() != absl::StatusCode::kDataLoss) return Fail(kExitInternal, s);
+    summary("refused: the log is damaged");
+    return Fail(kExitBadImage, s);
+  };
+  if (!outcome.ok()) return refused(outcome.status());
+  if (auto s = rs.CheckFinalEpoch(*outcome); !s.ok()) return refused(s);
+  if (!rs.tail_error().ok()) {  // a torn tail: what came before it was replayed
+    std::fprintf(stderr, "ftd: warning: %s\n", std::string(rs.tail_error().message()).c_str());
   }
   switch (outcome->kind) {
     case vmm::RunOutcome::Kind::kGuestExit:
@@ -134,9 +134,6 @@ int ReplayCommand(const RunOptions& opts) {
       return 0;
     case vmm::RunOutcome::Kind::kLogEnd:
       summary(rs.tail_error().ok() ? "reached the end of the log" : "reached a torn end of the log");
-      if (!rs.tail_error().ok()) {
-        std::fprintf(stderr, "ftd: warning: %s\n", std::string(rs.tail_error().message()).c_str());
-      }
       break;
     case vmm::RunOutcome::Kind::kStoppedAtPoint:
       summary("stopped");

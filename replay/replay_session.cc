@@ -88,10 +88,13 @@ absl::StatusOr<std::unique_ptr<ReplaySession>> ReplaySession::Start(std::unique_
 
 absl::StatusOr<vmm::RunOutcome> ReplaySession::Run(const vmm::RunLimits& limits) {
   auto outcome = machine_->Run(limits);
-  if (outcome.ok() && !live_ && outcome->kind == vmm::RunOutcome::Kind::kLogEnd) {
-    const absl::Status& tail = replayer_->tail_error();
-    if (!tail.ok() && !IsTornTail(tail)) return tail;  // damaged, not torn: refuse it
-  }
+  if (live_) return outcome;
+  // A damaged log (not a torn tail) is refused whatever the run made of it: a divergence or a
+  // guest exit that met the damage is the damage's doing. Stopping before it (--until) is fine.
+  const absl::Status& tail = replayer_->tail_error();
+  const bool stopped_early = outcome.ok() && (outcome->kind == vmm::RunOutcome::Kind::kStoppedAtPoint ||
+                                              outcome->kind == vmm::RunOutcome::Kind::kStopRequested);
+  if (!tail.ok() && !IsTornTail(tail) && !stopped_early) return tail;
   return outcome;
 }
 
@@ -102,6 +105,9 @@ absl::Status ReplaySession::CheckFinalEpoch(const vmm::RunOutcome& outcome) {
     if (!st.ok()) return st.status();
     if (auto s = replayer_->Epoch(*st); !s.ok()) return s;
   }
+  // Looking for the final epoch may have met a damaged entry (the run itself had not).
+  const absl::Status& tail = replayer_->tail_error();
+  if (!tail.ok() && !IsTornTail(tail)) return tail;
   if (outcome.kind == vmm::RunOutcome::Kind::kGuestExit && !replayer_->AtEnd()) {
     return absl::AbortedError(absl::StrFormat("divergence at exit %u: the guest exited, but the log goes on",
                                               machine_->exit_index()));

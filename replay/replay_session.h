@@ -55,10 +55,12 @@ class ReplaySession {
   ~ReplaySession();
 
   // Runs to an outcome. A damaged log (an entry that fails its checks with intact entries
-  // after it) is an error (kDataLoss); a torn tail ends the run at kLogEnd (tail_error()).
+  // after it) is an error (kDataLoss) unless the run stopped before it (a stop point, a
+  // stop request); a torn tail ends the log there (tail_error(), a warning).
   absl::StatusOr<vmm::RunOutcome> Run(const vmm::RunLimits& limits = {});
   // After Run(): the final state's epoch hash when the log ends with one, and a guest that
-  // exited while the log goes on. A difference is a divergence (kAborted).
+  // exited while the log goes on. A difference is a divergence (kAborted); a damaged entry
+  // where the final epoch should be is kDataLoss.
   absl::Status CheckFinalEpoch(const vmm::RunOutcome& outcome);
   // Real inputs from the current point on: guest time continues from the last replayed clock.
   absl::Status GoLive();
