@@ -32,11 +32,7 @@ int BackupCommand(const RunOptions& run, const PairOptions& pair) {
 
   backup::BackupOptions o;
   o.server.listen_address = WithDefaultPort(pair.listen);
-  o.server.tls = TlsFilesOf(pair);
-  o.server.insecure = pair.insecure;
-  o.server.vm_id = pair.vm_id;
-  o.server.heartbeat_interval = std::chrono::milliseconds(pair.heartbeat_ms);
-  o.server.peer_timeout = std::chrono::milliseconds(pair.peer_timeout_ms);
+  SetLinkOptions(pair, o.server);
   o.disk = run.disk;
   o.net = run.net;
   o.restore_at_boot = getenv("FTD_BACKUP_RESTORE") != nullptr;

@@ -26,11 +26,7 @@ int PrimaryCommand(const RunOptions& run, const PairOptions& pair) {
 
   primary::PrimaryOptions o;
   o.client.target = WithDefaultPort(pair.peer);
-  o.client.tls = TlsFilesOf(pair);
-  o.client.insecure = pair.insecure;
-  o.client.vm_id = pair.vm_id;
-  o.client.heartbeat_interval = std::chrono::milliseconds(pair.heartbeat_ms);
-  o.client.peer_timeout = std::chrono::milliseconds(pair.peer_timeout_ms);
+  SetLinkOptions(pair, o.client);
   o.limits = {pair.max_unacked_entries, *max_bytes, pair.max_lag_entries};
   o.disk_mode = pair.disk_mode;
   o.disk_path = run.disk;
