@@ -15,12 +15,8 @@
 namespace ftd::replay {
 namespace {
 
-void Put32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
-uint32_t Get32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
+using vmm::Get32;
+using vmm::Put32;
 
 constexpr uint64_t kMaxLogFile = 64ull << 30;
 

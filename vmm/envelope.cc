@@ -12,22 +12,6 @@
 #include "absl/strings/str_format.h"
 
 namespace ftd::vmm {
-namespace {
-
-void Put32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
-void Put64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
-uint32_t Get32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-uint64_t Get64(const uint8_t* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
-}  // namespace
-
 uint32_t Crc32(std::span<const uint8_t> d) {
   uLong c = crc32(0L, Z_NULL, 0);
   // zlib takes uInt lengths: feed large payloads in pieces.

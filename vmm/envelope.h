@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -33,6 +34,19 @@ struct EnvelopeKind {
 
 // CRC-32 with zlib's polynomial, over any length.
 uint32_t Crc32(std::span<const uint8_t> data);
+// Little-endian (host order on x86-64) integers in byte buffers, for the file formats.
+inline void Put32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
+inline void Put64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
+inline uint32_t Get32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+inline uint64_t Get64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
 
 std::vector<uint8_t> WrapEnvelope(const EnvelopeKind& kind, std::span<const uint8_t> payload);
 // Checks magic, version, length and CRCs; returns the payload. `what` names the input in errors.
