@@ -34,19 +34,22 @@ absl::Status WriteReplica(const std::string& path, const proto::InitialState& st
     return absl::DataLossError("the primary's disk image does not decompress to its size");
   }
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return absl::InvalidArgumentError(absl::StrFormat("--disk %s: %s", path, strerror(errno)));
+  if (fd < 0)
+    return absl::InvalidArgumentError(absl::StrFormat("--disk %s: %s", path, strerror(errno)));
   for (size_t off = 0; off < raw.size();) {
     ssize_t w = write(fd, raw.data() + off, raw.size() - off);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
       close(fd);
-      return absl::InternalError(absl::StrFormat("writing the replica %s: %s", path, strerror(errno)));
+      return absl::InternalError(
+          absl::StrFormat("writing the replica %s: %s", path, strerror(errno)));
     }
     off += static_cast<size_t>(w);
   }
   int rc = fdatasync(fd);
   close(fd);
-  if (rc != 0) return absl::InternalError(absl::StrFormat("fdatasync %s: %s", path, strerror(errno)));
+  if (rc != 0)
+    return absl::InternalError(absl::StrFormat("fdatasync %s: %s", path, strerror(errno)));
   return absl::OkStatus();
 }
 
@@ -56,18 +59,25 @@ void SetNice(pid_t tid, int nice) { setpriority(PRIO_PROCESS, static_cast<id_t>(
 
 const char* BackupStateName(BackupState s) {
   switch (s) {
-    case BackupState::kWaiting: return "waiting";
-    case BackupState::kReceivingState: return "receiving-state";
-    case BackupState::kReplaying: return "replaying";
-    case BackupState::kLive: return "live";
-    case BackupState::kHalted: return "halted";
+    case BackupState::kWaiting:
+      return "waiting";
+    case BackupState::kReceivingState:
+      return "receiving-state";
+    case BackupState::kReplaying:
+      return "replaying";
+    case BackupState::kLive:
+      return "live";
+    case BackupState::kHalted:
+      return "halted";
   }
   return "?";
 }
 
 BackupRole::BackupRole(BackupOptions options, std::unique_ptr<failover::Promotion> promotion,
                        std::unique_ptr<vmm::Kvm> kvm, vmm::ConsoleOutput console)
-    : options_(std::move(options)), promotion_(std::move(promotion)), kvm_(std::move(kvm)),
+    : options_(std::move(options)),
+      promotion_(std::move(promotion)),
+      kvm_(std::move(kvm)),
       console_(std::move(console)) {}
 
 BackupRole::~BackupRole() {
@@ -83,14 +93,19 @@ BackupRole::~BackupRole() {
 absl::Status BackupRole::Listen() {
   ReplicationCallbacks cb;
   cb.check_hello = [this](const proto::Hello& hello) { return CheckHello(hello); };
-  cb.on_state = [this](uint64_t, const std::string& data, bool last) { return OnState(data, last); };
-  cb.on_entries = [this](const google::protobuf::RepeatedPtrField<proto::LogEntry>& entries) -> absl::Status {
-    if (!have_state_.load()) return absl::FailedPreconditionError("log entries before the initial state");
+  cb.on_state = [this](uint64_t, const std::string& data, bool last) {
+    return OnState(data, last);
+  };
+  cb.on_entries =
+      [this](const google::protobuf::RepeatedPtrField<proto::LogEntry>& entries) -> absl::Status {
+    if (!have_state_.load())
+      return absl::FailedPreconditionError("log entries before the initial state");
     stream_.Push(entries);
     return absl::OkStatus();
   };
   cb.on_peer_dead = [this] {
-    OnLost(absl::StrFormat("silent for %u ms", static_cast<uint64_t>(options_.server.peer_timeout.count())));
+    OnLost(absl::StrFormat("silent for %u ms",
+                           static_cast<uint64_t>(options_.server.peer_timeout.count())));
   };
   cb.on_stream_end = [this](const std::string& why) { OnLost(why); };
   auto server = ReplicationServer::Start(options_.server, std::move(cb));
@@ -98,8 +113,8 @@ absl::Status BackupRole::Listen() {
   server_ = *std::move(server);
   monitor_ = std::make_unique<failover::StatusMonitor>(options_.status_path,
                                                        [this](proto::StatusReport& r) { Fill(r); });
-  std::fprintf(stderr, "ftd: backup: listening on %s (port %d)\n", options_.server.listen_address.c_str(),
-               server_->port());
+  std::fprintf(stderr, "ftd: backup: listening on %s (port %d)\n",
+               options_.server.listen_address.c_str(), server_->port());
   return absl::OkStatus();
 }
 
@@ -107,8 +122,9 @@ int BackupRole::port() const { return server_ ? server_->port() : 0; }
 
 std::string BackupRole::CheckHello(const proto::Hello& hello) {
   if (have_state_.load()) {
-    return absl::StrFormat("this backup already follows a primary (generation %u); restart it to protect a new one",
-                           promotion_->generation());
+    return absl::StrFormat(
+        "this backup already follows a primary (generation %u); restart it to protect a new one",
+        promotion_->generation());
   }
   return promotion_->CheckCurrent(hello.generation());
 }
@@ -123,7 +139,8 @@ absl::Status BackupRole::OnState(const std::string& data, bool last) {
   state_bytes_ += data;
   if (!last) return absl::OkStatus();
   proto::InitialState st;
-  if (!st.ParseFromString(state_bytes_)) return absl::DataLossError("the initial state does not parse");
+  if (!st.ParseFromString(state_bytes_))
+    return absl::DataLossError("the initial state does not parse");
   state_bytes_.clear();
   state_bytes_.shrink_to_fit();
   const bool has_disk = st.header().disk_capacity() != 0;
@@ -149,9 +166,10 @@ void BackupRole::OnLost(const std::string& why) {
   // Nothing to acknowledge any more: the backlog's replay is the failover's critical path.
   if (pid_t tid = replay_tid_.load()) SetNice(tid, 0);
   const uint64_t received = stream_.received();
-  std::fprintf(stderr, "ftd: backup: the primary's stream ended (%s) at seq %llu; %llu entries to replay\n",
-               why.c_str(), static_cast<unsigned long long>(received),
-               static_cast<unsigned long long>(received - std::min(replayed_seq_.load(), received)));
+  std::fprintf(
+      stderr, "ftd: backup: the primary's stream ended (%s) at seq %llu; %llu entries to replay\n",
+      why.c_str(), static_cast<unsigned long long>(received),
+      static_cast<unsigned long long>(received - std::min(replayed_seq_.load(), received)));
 }
 
 bool BackupRole::WaitForPrimary() {
@@ -175,8 +193,9 @@ absl::Status BackupRole::StartReplay() {
     if (live_.load()) console_(b);
   };
   const auto* image = reinterpret_cast<const uint8_t*>(st.image().data());
-  auto session = replay::ReplaySession::Start(std::move(kvm_), st.header(), std::make_unique<BorrowedSource>(&stream_),
-                                              {image, st.image().size()}, st.snapshot(), ropt, std::move(out));
+  auto session = replay::ReplaySession::Start(
+      std::move(kvm_), st.header(), std::make_unique<BorrowedSource>(&stream_),
+      {image, st.image().size()}, st.snapshot(), ropt, std::move(out));
   if (!session.ok()) return session.status();
   session_ = *std::move(session);
   session_ready_.store(true, std::memory_order_release);
@@ -209,7 +228,8 @@ absl::StatusOr<ReplayEnd> BackupRole::Replay() {
   if (outcome->kind == vmm::RunOutcome::Kind::kGuestExit) {
     state_.store(BackupState::kHalted);
     exit_status_ = outcome->status;
-    std::fprintf(stderr, "ftd: backup: the guest exited with status %u (replayed)\n", outcome->status);
+    std::fprintf(stderr, "ftd: backup: the guest exited with status %u (replayed)\n",
+                 outcome->status);
     return ReplayEnd::kGuestExited;
   }
   if (outcome->kind != vmm::RunOutcome::Kind::kLogEnd || stop_.load() || stream_.saw_log_end() ||
@@ -239,7 +259,8 @@ absl::Status BackupRole::GoLive() {
   const double fo = static_cast<double>(repl::SteadyNowNs() - ended_at_ns_.load()) / 1e6;
   failover_ms_.store(fo);
   std::fprintf(stderr,
-               "ftd: backup: primary lost (%s); live at generation %llu after %.1f ms, at exit %llu (%llu entries "
+               "ftd: backup: primary lost (%s); live at generation %llu after %.1f ms, at exit "
+               "%llu (%llu entries "
                "replayed)\n",
                why.c_str(), static_cast<unsigned long long>(promotion_->generation()), fo,
                static_cast<unsigned long long>(session_->machine().exit_index()),
@@ -247,8 +268,8 @@ absl::Status BackupRole::GoLive() {
   monitor_->PublishNow();
   // Tell the network where the guest's MAC lives now (QEMU's announce-self rounds).
   vmm::Machine* m = &session_->machine();
-  announcer_ = std::make_unique<failover::Announcer>(m->config().mac,
-                                                     [m](const std::vector<uint8_t>& f) { m->SendHostFrame(f); });
+  announcer_ = std::make_unique<failover::Announcer>(
+      m->config().mac, [m](const std::vector<uint8_t>& f) { m->SendHostFrame(f); });
   return absl::OkStatus();
 }
 
@@ -269,7 +290,8 @@ void BackupRole::Fill(proto::StatusReport& r) {
   r.set_generation(promotion_->generation());
   r.set_node(promotion_->node());
   r.set_peer(options_.server.listen_address);
-  if (session_ready_.load(std::memory_order_acquire)) r.set_exit_index(session_->machine().published_exit_index());
+  if (session_ready_.load(std::memory_order_acquire))
+    r.set_exit_index(session_->machine().published_exit_index());
   const uint64_t received = server_->received_seq();
   r.set_log_seq(received);
   r.set_acked_seq(received);

@@ -40,15 +40,15 @@ struct BackupOptions {
 
 // How the replay ended.
 enum class ReplayEnd {
-  kGuestExited,    // the recorded guest exited (replayed): exit_status()
-  kStopped,        // a signal, or the primary ended the log cleanly
-  kPrimaryLost,    // the stream ended without a LogEnd: fail over
+  kGuestExited,  // the recorded guest exited (replayed): exit_status()
+  kStopped,      // a signal, or the primary ended the log cleanly
+  kPrimaryLost,  // the stream ended without a LogEnd: fail over
 };
 
 class BackupRole {
  public:
-  BackupRole(BackupOptions options, std::unique_ptr<failover::Promotion> promotion, std::unique_ptr<vmm::Kvm> kvm,
-             vmm::ConsoleOutput console);
+  BackupRole(BackupOptions options, std::unique_ptr<failover::Promotion> promotion,
+             std::unique_ptr<vmm::Kvm> kvm, vmm::ConsoleOutput console);
   ~BackupRole();
   BackupRole(const BackupRole&) = delete;
   BackupRole& operator=(const BackupRole&) = delete;

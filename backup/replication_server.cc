@@ -133,8 +133,9 @@ grpc::Status ReplicationServer::Stream(
     active_ended_.notify_all();
   }
   if (session.peer_dead) {
-    status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                          absl::StrCat("primary silent for ", options_.peer_timeout.count(), " ms"));
+    status =
+        grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                     absl::StrCat("primary silent for ", options_.peer_timeout.count(), " ms"));
   }
   if (session.accepted && callbacks_.on_stream_end) {
     callbacks_.on_stream_end(status.ok() ? std::string("the primary ended the stream")

@@ -26,25 +26,43 @@ double Now() {
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-std::string Guest(const std::string& name) { return std::string(FTD_GUEST_DIR) + "/" + name + ".elf"; }
+std::string Guest(const std::string& name) {
+  return std::string(FTD_GUEST_DIR) + "/" + name + ".elf";
+}
 
 std::vector<std::string> FtdRun(const std::string& guest, const std::string& cmdline) {
   return {FTD_BINARY, "run", "--guest", Guest(guest), "--cmdline", cmdline, "--no-stdin"};
 }
 
 std::vector<std::string> QemuRun(const std::string& guest, const std::string& cmdline) {
-  return {"qemu-system-x86_64", "-accel", "tcg", "-m", "64", "-nodefaults", "-display", "none",
-          "-no-reboot", "-serial", "stdio", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
-          "-kernel", Guest(guest), "-append", cmdline};
+  return {"qemu-system-x86_64",
+          "-accel",
+          "tcg",
+          "-m",
+          "64",
+          "-nodefaults",
+          "-display",
+          "none",
+          "-no-reboot",
+          "-serial",
+          "stdio",
+          "-device",
+          "isa-debug-exit,iobase=0xf4,iosize=0x04",
+          "-kernel",
+          Guest(guest),
+          "-append",
+          cmdline};
 }
 
 // Best (minimum) wall time over reps; -1 when any run fails.
-double BestWall(const std::vector<std::string>& argv, int reps, int expect_code, ProcessResult* last = nullptr) {
+double BestWall(const std::vector<std::string>& argv, int reps, int expect_code,
+                ProcessResult* last = nullptr) {
   double best = 1e30;
   for (int i = 0; i < reps; ++i) {
     ProcessResult r = RunProcess(argv, 600);
     if (r.exit_code != expect_code) {
-      std::fprintf(stderr, "bench: %s exited %d: %s\n", argv[0].c_str(), r.exit_code, r.err.c_str());
+      std::fprintf(stderr, "bench: %s exited %d: %s\n", argv[0].c_str(), r.exit_code,
+                   r.err.c_str());
       return -1;
     }
     best = std::min(best, r.wall_s);
@@ -70,10 +88,14 @@ int main(int argc, char** argv) {
   std::string json_path;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--iters") iters = std::stoull(argv[i + 1]);
-    else if (a == "--io-iters") io_iters = std::stoull(argv[i + 1]);
-    else if (a == "--reps") reps = std::stoi(argv[i + 1]);
-    else if (a == "--json") json_path = argv[i + 1];
+    if (a == "--iters")
+      iters = std::stoull(argv[i + 1]);
+    else if (a == "--io-iters")
+      io_iters = std::stoull(argv[i + 1]);
+    else if (a == "--reps")
+      reps = std::stoi(argv[i + 1]);
+    else if (a == "--json")
+      json_path = argv[i + 1];
   }
   const bool kvm = ftd::testing::KvmAvailable();
   // Which KVM: the numbers mean different things on PVM and on nested SVM under QEMU TCG.
@@ -82,7 +104,8 @@ int main(int argc, char** argv) {
   while (!kvm_module.empty() && kvm_module.back() == '\n') kvm_module.pop_back();
   if (kvm_module.empty()) kvm_module = "none";
   const bool qemu = ftd::testing::HaveProgram("qemu-system-x86_64");
-  const std::string compute_args = "iters=" + std::to_string(iters) + " size=" + std::to_string(size);
+  const std::string compute_args =
+      "iters=" + std::to_string(iters) + " size=" + std::to_string(size);
 
   // Native: the same kernel source, in this process.
   double native = 1e30;
@@ -111,7 +134,9 @@ int main(int argc, char** argv) {
     qemu_hello = BestWall(QemuRun("hello", ""), reps, 1);
     qemu_compute = BestWall(QemuRun("compute", compute_args), 1, 1);
   }
-  auto net = [](double total, double base) { return (total < 0 || base < 0) ? -1 : std::max(total - base, 1e-9); };
+  auto net = [](double total, double base) {
+    return (total < 0 || base < 0) ? -1 : std::max(total - base, 1e-9);
+  };
   double ftd_guest_compute = net(ftd_compute_s, ftd_hello);
   double qemu_guest_compute = net(qemu_compute, qemu_hello);
   double ratio_ftd = ftd_guest_compute < 0 ? -1 : ftd_guest_compute / native;
@@ -124,23 +149,29 @@ int main(int argc, char** argv) {
   std::printf("%-44s %14s\n", "native compute (s)", Num(native).c_str());
   std::printf("%-44s %14s\n", "ftd compute, boot excluded (s)", Num(ftd_guest_compute).c_str());
   std::printf("%-44s %14s\n", "ftd / native", Num(ratio_ftd, "%.3f").c_str());
-  std::printf("%-44s %14s\n", "qemu tcg compute, boot excluded (s)", Num(qemu_guest_compute).c_str());
+  std::printf("%-44s %14s\n", "qemu tcg compute, boot excluded (s)",
+              Num(qemu_guest_compute).c_str());
   std::printf("%-44s %14s\n", "qemu tcg / native", Num(ratio_qemu, "%.3f").c_str());
-  std::printf("%-44s %14s\n", "port-I/O exits per second (ring 3)", Num(exits_per_s, "%.0f").c_str());
-  std::printf("%-44s %14s\n", "ftd run -> first console byte (ms)", Num(first_byte < 0 ? -1 : first_byte * 1e3).c_str());
-  std::printf("%-44s %14s\n", "ftd run hello, whole process (ms)", Num(ftd_hello < 0 ? -1 : ftd_hello * 1e3).c_str());
+  std::printf("%-44s %14s\n", "port-I/O exits per second (ring 3)",
+              Num(exits_per_s, "%.0f").c_str());
+  std::printf("%-44s %14s\n", "ftd run -> first console byte (ms)",
+              Num(first_byte < 0 ? -1 : first_byte * 1e3).c_str());
+  std::printf("%-44s %14s\n", "ftd run hello, whole process (ms)",
+              Num(ftd_hello < 0 ? -1 : ftd_hello * 1e3).c_str());
   std::printf("%-44s %14s\n", "KVM module", kvm_module.c_str());
   if (!kvm) std::printf("(no /dev/kvm on this host: ftd figures are null)\n");
 
   char json[2048];
   std::snprintf(json, sizeof json,
-                "{\"kvm\": %s, \"kvm_module\": \"%s\", \"compute_iters\": %llu, \"compute_size\": %llu, \"native_result\": \"0x%016llx\", "
+                "{\"kvm\": %s, \"kvm_module\": \"%s\", \"compute_iters\": %llu, \"compute_size\": "
+                "%llu, \"native_result\": \"0x%016llx\", "
                 "\"native_compute_s\": %s, \"ftd_compute_s\": %s, \"ftd_over_native\": %s, "
                 "\"qemu_tcg_compute_s\": %s, \"qemu_tcg_over_native\": %s, \"io_iters\": %llu, "
                 "\"exits_per_s\": %s, \"first_console_byte_ms\": %s, \"ftd_hello_process_ms\": %s}",
                 kvm ? "true" : "false", kvm_module.c_str(), static_cast<unsigned long long>(iters),
-                static_cast<unsigned long long>(size), static_cast<unsigned long long>(native_result),
-                Num(native).c_str(), Num(ftd_guest_compute).c_str(), Num(ratio_ftd).c_str(),
+                static_cast<unsigned long long>(size),
+                static_cast<unsigned long long>(native_result), Num(native).c_str(),
+                Num(ftd_guest_compute).c_str(), Num(ratio_ftd).c_str(),
                 Num(qemu_guest_compute).c_str(), Num(ratio_qemu).c_str(),
                 static_cast<unsigned long long>(io_iters), Num(exits_per_s, "%.0f").c_str(),
                 Num(first_byte < 0 ? -1 : first_byte * 1e3).c_str(),

@@ -44,11 +44,16 @@ int main(int argc, char** argv) {
   ftd::repl::TlsFiles tls;
   for (int i = first_opt; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--insecure") insecure = true;
-    else if (a == "--ca" && i + 1 < argc) tls.ca_cert = argv[++i];
-    else if (a == "--cert" && i + 1 < argc) tls.cert = argv[++i];
-    else if (a == "--key" && i + 1 < argc) tls.key = argv[++i];
-    else return Usage();
+    if (a == "--insecure")
+      insecure = true;
+    else if (a == "--ca" && i + 1 < argc)
+      tls.ca_cert = argv[++i];
+    else if (a == "--cert" && i + 1 < argc)
+      tls.cert = argv[++i];
+    else if (a == "--key" && i + 1 < argc)
+      tls.key = argv[++i];
+    else
+      return Usage();
   }
   if (mode == "server") {
     ftd::backup::ReplicationServerOptions o;
@@ -95,17 +100,24 @@ int main(int argc, char** argv) {
     e.mutable_clock()->set_monotonic_ns(i);
     auto t0 = std::chrono::steady_clock::now();
     if (!c.Enqueue(e).ok() || !c.WaitForAck(e.seq(), std::chrono::seconds(10))) {
-      std::fprintf(stderr, "repl_rtt: no ack for seq %llu\n", static_cast<unsigned long long>(e.seq()));
+      std::fprintf(stderr, "repl_rtt: no ack for seq %llu\n",
+                   static_cast<unsigned long long>(e.seq()));
       return 1;
     }
-    us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+    us.push_back(
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
   }
   c.Close().IgnoreError();
   std::sort(us.begin(), us.end());
-  auto pct = [&](double p) { return us[std::min(us.size() - 1, static_cast<size_t>(p * us.size() / 100))]; };
-  std::printf("grpc stream round trip (%d acks): p50 %.0f us, p90 %.0f us, p99 %.0f us, max %.0f us\n", n, pct(50),
-              pct(90), pct(99), us.back());
-  std::printf("{\"grpc_rtt_n\":%d,\"grpc_rtt_p50_us\":%.1f,\"grpc_rtt_p90_us\":%.1f,\"grpc_rtt_p99_us\":%.1f}\n", n,
-              pct(50), pct(90), pct(99));
+  auto pct = [&](double p) {
+    return us[std::min(us.size() - 1, static_cast<size_t>(p * us.size() / 100))];
+  };
+  std::printf(
+      "grpc stream round trip (%d acks): p50 %.0f us, p90 %.0f us, p99 %.0f us, max %.0f us\n", n,
+      pct(50), pct(90), pct(99), us.back());
+  std::printf(
+      "{\"grpc_rtt_n\":%d,\"grpc_rtt_p50_us\":%.1f,\"grpc_rtt_p90_us\":%.1f,\"grpc_rtt_p99_us\":%."
+      "1f}\n",
+      n, pct(50), pct(90), pct(99));
   return 0;
 }

@@ -4,8 +4,8 @@
 
 #include "backup/backup_role.h"
 #include "cli/drive.h"
-#include "cli/pair_common.h"
 #include "cli/pair_command.h"
+#include "cli/pair_common.h"
 
 namespace ftd::cli {
 namespace {
@@ -37,8 +37,8 @@ int BackupCommand(const RunOptions& run, const PairOptions& pair) {
   o.net = run.net;
   o.restore_at_boot = getenv("FTD_BACKUP_RESTORE") != nullptr;
   o.status_path = StatusPath(pair);
-  backup::BackupRole role(std::move(o), *std::move(promotion), std::make_unique<vmm::Kvm>(*std::move(kvm)),
-                          ConsoleOf(**console));
+  backup::BackupRole role(std::move(o), *std::move(promotion),
+                          std::make_unique<vmm::Kvm>(*std::move(kvm)), ConsoleOf(**console));
   g_role.store(&role);
   SetTerminateHook(StopRole);
   struct Unhook {

@@ -5,8 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "absl/strings/str_format.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
 
 namespace ftd::cli {
 
@@ -16,7 +16,8 @@ absl::StatusOr<std::unique_ptr<ConsoleWriter>> ConsoleWriter::Open(const std::st
     std::string path = spec.substr(5);
     int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
-      return absl::InvalidArgumentError(absl::StrFormat("--console: cannot open %s: %s", path, strerror(errno)));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("--console: cannot open %s: %s", path, strerror(errno)));
     }
     return std::unique_ptr<ConsoleWriter>(new ConsoleWriter(fd));
   }

@@ -28,41 +28,60 @@ int DaemonMain(int argc, char** argv) {
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "log what ftd does to standard error");
   app.add_option("--role", pair.role, "primary (runs the VM) or backup (replays it, takes over)")
-      ->required()->check(CLI::IsMember({"primary", "backup"}));
+      ->required()
+      ->check(CLI::IsMember({"primary", "backup"}));
   app.add_option("--peer", pair.peer, "primary: the backup, HOST[:PORT] (port 7411 by default)");
-  app.add_option("--listen", pair.listen, "backup: ADDR[:PORT] to listen on")->capture_default_str();
-  app.add_option("--guest", run.guest, "primary: Multiboot image (the backup gets everything from the primary)");
+  app.add_option("--listen", pair.listen, "backup: ADDR[:PORT] to listen on")
+      ->capture_default_str();
+  app.add_option("--guest", run.guest,
+                 "primary: Multiboot image (the backup gets everything from the primary)");
   app.add_option("--mem", run.mem, "primary: guest RAM, e.g. 64M or 1G")->capture_default_str();
   app.add_option("--cmdline", run.cmdline, "primary: the guest's Multiboot command line");
-  app.add_option("--disk", run.disk, "the disk image: primary's image; backup's replica (replicated) or the shared image");
-  app.add_option("--disk-mode", pair.disk_mode, "replicated (each host its own copy) or shared (one image)")
+  app.add_option(
+      "--disk", run.disk,
+      "the disk image: primary's image; backup's replica (replicated) or the shared image");
+  app.add_option("--disk-mode", pair.disk_mode,
+                 "replicated (each host its own copy) or shared (one image)")
       ->capture_default_str();
-  app.add_option("--net", run.net, "none or tap:IFNAME (backup: default as on the primary)")->capture_default_str();
+  app.add_option("--net", run.net, "none or tap:IFNAME (backup: default as on the primary)")
+      ->capture_default_str();
   app.add_option("--mac", run.mac, "primary: the virtio-net MAC address")->capture_default_str();
-  app.add_option("--epoch-ms", run.epoch_ms, "primary: guest time between epoch hashes")->capture_default_str();
-  app.add_option("--log", run.log, "primary: also write the event log to this file (for ftd replay)");
-  app.add_option("--arbiter", pair.arbiter, "file:DIR on storage both hosts share (split-brain arbiter)");
+  app.add_option("--epoch-ms", run.epoch_ms, "primary: guest time between epoch hashes")
+      ->capture_default_str();
+  app.add_option("--log", run.log,
+                 "primary: also write the event log to this file (for ftd replay)");
+  app.add_option("--arbiter", pair.arbiter,
+                 "file:DIR on storage both hosts share (split-brain arbiter)");
   app.add_option("--node", pair.node, "this host's name at the arbiter (default: the hostname)");
-  app.add_option("--vm-id", pair.vm_id, "the protected VM's name (both sides must agree)")->capture_default_str();
+  app.add_option("--vm-id", pair.vm_id, "the protected VM's name (both sides must agree)")
+      ->capture_default_str();
   app.add_option("--ca", pair.ca, "the pair's CA certificate (PEM)");
   app.add_option("--cert", pair.cert, "this host's certificate (PEM)");
   app.add_option("--key", pair.key, "this host's private key (PEM)");
-  app.add_flag("--insecure", pair.insecure, "plaintext replication without authentication (trusted labs only)");
+  app.add_flag("--insecure", pair.insecure,
+               "plaintext replication without authentication (trusted labs only)");
   app.add_option("--heartbeat-ms", pair.heartbeat_ms, "heartbeat interval")->capture_default_str();
   app.add_option("--peer-timeout-ms", pair.peer_timeout_ms, "silence after which the peer is dead")
       ->capture_default_str();
-  app.add_option("--peer-wait-s", pair.peer_wait_s, "primary: how long to wait for the backup at start")
+  app.add_option("--peer-wait-s", pair.peer_wait_s,
+                 "primary: how long to wait for the backup at start")
       ->capture_default_str();
   app.add_option("--max-unacked-entries", pair.max_unacked_entries,
-                 "primary: unacknowledged log entries at which the guest pauses")->capture_default_str();
-  app.add_option("--max-lag-entries", pair.max_lag_entries,
-                 "primary: entries the backup may hold unreplayed (bounds the failover time; 0: none)")
+                 "primary: unacknowledged log entries at which the guest pauses")
+      ->capture_default_str();
+  app.add_option(
+         "--max-lag-entries", pair.max_lag_entries,
+         "primary: entries the backup may hold unreplayed (bounds the failover time; 0: none)")
       ->capture_default_str();
   app.add_option("--max-unacked-bytes", pair.max_unacked_bytes,
-                 "primary: unacknowledged log bytes at which the guest pauses")->capture_default_str();
-  app.add_option("--status-file", pair.status_file, "where ftd keeps its status (default /run/ftd/ftd-ROLE.status)");
-  app.add_option("--console", run.console, "guest console: stdio or file:PATH")->capture_default_str();
-  app.add_flag("--stdin,!--no-stdin", run.serial_stdin, "feed standard input to the guest's serial port");
+                 "primary: unacknowledged log bytes at which the guest pauses")
+      ->capture_default_str();
+  app.add_option("--status-file", pair.status_file,
+                 "where ftd keeps its status (default /run/ftd/ftd-ROLE.status)");
+  app.add_option("--console", run.console, "guest console: stdio or file:PATH")
+      ->capture_default_str();
+  app.add_flag("--stdin,!--no-stdin", run.serial_stdin,
+               "feed standard input to the guest's serial port");
   app.add_option("--kvm", run.kvm_device, "the KVM device")->capture_default_str();
   try {
     app.parse(argc, argv);
@@ -92,38 +111,50 @@ int main(int argc, char** argv) {
   ftd::cli::InstallTerminationHandlers();
   if (DaemonMode(argc, argv)) return DaemonMain(argc, argv);
 
-  CLI::App app{"ftd: fault-tolerant KVM virtual machines (record, replay, protect)\n"
-               "The pair: ftd --role primary --peer HOST ... / ftd --role backup ... (ftd --role primary --help)"};
+  CLI::App app{
+      "ftd: fault-tolerant KVM virtual machines (record, replay, protect)\n"
+      "The pair: ftd --role primary --peer HOST ... / ftd --role backup ... (ftd --role primary "
+      "--help)"};
   app.require_subcommand(1);
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "log what ftd does to standard error");
 
   ftd::cli::RunOptions run;
   auto add_run_options = [&run](CLI::App* cmd) {
-    cmd->add_option("--console", run.console, "guest console: stdio or file:PATH")->capture_default_str();
+    cmd->add_option("--console", run.console, "guest console: stdio or file:PATH")
+        ->capture_default_str();
     cmd->add_option("--save-at-exit", run.save_at_exit,
                     "stop after the guest's Nth exit (a point) and save the machine to --save");
-    cmd->add_option("--save", run.save_path, "snapshot file written at --save-at-exit or on SIGINT/SIGTERM");
-    cmd->add_flag("!--no-stdin", run.serial_stdin, "do not feed standard input to the guest's serial port");
+    cmd->add_option("--save", run.save_path,
+                    "snapshot file written at --save-at-exit or on SIGINT/SIGTERM");
+    cmd->add_flag("!--no-stdin", run.serial_stdin,
+                  "do not feed standard input to the guest's serial port");
     cmd->add_option("--kvm", run.kvm_device, "the KVM device")->capture_default_str();
   };
 
   CLI::App* run_cmd = app.add_subcommand("run", "run a Multiboot guest unprotected on this host");
-  run_cmd->add_option("--guest", run.guest, "Multiboot image (ELF with the a.out kludge, or ELF32)")->required();
+  run_cmd->add_option("--guest", run.guest, "Multiboot image (ELF with the a.out kludge, or ELF32)")
+      ->required();
   run_cmd->add_option("--mem", run.mem, "guest RAM, e.g. 64M or 1G")->capture_default_str();
   run_cmd->add_option("--cmdline", run.cmdline, "the guest's Multiboot command line");
-  run_cmd->add_option("--disk", run.disk,
-                      "raw disk image (size a multiple of 512) as virtio-blk at 0xd0000000, IRQ 10");
-  run_cmd->add_flag("--disk-readonly", run.disk_readonly, "open --disk read-only (VIRTIO_BLK_F_RO)");
-  run_cmd->add_option("--net", run.net, "virtio-net back end at 0xd0000200, IRQ 11: none or tap:IFNAME")
+  run_cmd->add_option(
+      "--disk", run.disk,
+      "raw disk image (size a multiple of 512) as virtio-blk at 0xd0000000, IRQ 10");
+  run_cmd->add_flag("--disk-readonly", run.disk_readonly,
+                    "open --disk read-only (VIRTIO_BLK_F_RO)");
+  run_cmd
+      ->add_option("--net", run.net,
+                   "virtio-net back end at 0xd0000200, IRQ 11: none or tap:IFNAME")
       ->capture_default_str();
   run_cmd->add_option("--mac", run.mac, "the virtio-net MAC address")->capture_default_str();
   add_run_options(run_cmd);
 
-  CLI::App* record_cmd = app.add_subcommand("record", "run a guest and record its inputs to an event log");
+  CLI::App* record_cmd =
+      app.add_subcommand("record", "run a guest and record its inputs to an event log");
   record_cmd->add_option("--guest", run.guest, "Multiboot image")->required();
   record_cmd->add_option("--log", run.log, "the event log to write")->required();
-  record_cmd->add_option("--epoch-ms", run.epoch_ms, "guest time between epoch hashes")->capture_default_str();
+  record_cmd->add_option("--epoch-ms", run.epoch_ms, "guest time between epoch hashes")
+      ->capture_default_str();
   record_cmd->add_option("--mem", run.mem, "guest RAM, e.g. 64M or 1G")->capture_default_str();
   record_cmd->add_option("--cmdline", run.cmdline, "the guest's Multiboot command line");
   record_cmd->add_option("--disk", run.disk, "raw disk image as virtio-blk");
@@ -132,7 +163,8 @@ int main(int argc, char** argv) {
   record_cmd->add_option("--mac", run.mac, "the virtio-net MAC address")->capture_default_str();
   add_run_options(record_cmd);
 
-  CLI::App* replay_cmd = app.add_subcommand("replay", "replay an event log exactly; inspect; go live");
+  CLI::App* replay_cmd =
+      app.add_subcommand("replay", "replay an event log exactly; inspect; go live");
   replay_cmd->add_option("--log", run.log, "the event log")->required();
   replay_cmd->add_option("--guest", run.guest, "the image the log was recorded with")->required();
   replay_cmd->add_option("--disk", run.disk,
@@ -141,11 +173,13 @@ int main(int argc, char** argv) {
   replay_cmd->add_option("--inspect", run.inspect, "at --until: regs, devices or mem:HEXADDR:LEN");
   replay_cmd->add_option("--go-live-at", run.go_live_at, "switch to real inputs after this exit");
   replay_cmd->add_flag("--go-live", run.go_live, "switch to real inputs at the end of the log");
-  replay_cmd->add_option("--net", run.net, "after go-live: none or tap:IFNAME (default: as recorded)");
+  replay_cmd->add_option("--net", run.net,
+                         "after go-live: none or tap:IFNAME (default: as recorded)");
   add_run_options(replay_cmd);
 
   CLI::App* log_cmd = app.add_subcommand("log", "event log tools");
-  CLI::App* log_info_cmd = log_cmd->add_subcommand("info", "header, entry counts by type, bytes, guest time");
+  CLI::App* log_info_cmd =
+      log_cmd->add_subcommand("info", "header, entry counts by type, bytes, guest time");
   std::string log_path;
   log_info_cmd->add_option("LOG", log_path, "the event log")->required();
   bool log_epochs = false, log_entries = false;
@@ -157,10 +191,12 @@ int main(int argc, char** argv) {
   resume_cmd->add_option("--snapshot", run.snapshot, "snapshot file")->required();
   add_run_options(resume_cmd);
 
-  CLI::App* status_cmd = app.add_subcommand("status", "what a running `ftd --role` reports about itself");
+  CLI::App* status_cmd =
+      app.add_subcommand("status", "what a running `ftd --role` reports about itself");
   std::string status_file = "/run/ftd/ftd-primary.status";
   bool status_json = false;
-  status_cmd->add_option("--status-file", status_file, "the daemon's --status-file")->capture_default_str();
+  status_cmd->add_option("--status-file", status_file, "the daemon's --status-file")
+      ->capture_default_str();
   status_cmd->add_flag("--json", status_json, "print the raw JSON report");
 
   try {

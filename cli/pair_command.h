@@ -23,15 +23,15 @@ struct PairOptions {
   std::string arbiter;                   // file:DIR; empty: none (a partition may split)
   std::string node;                      // this host's name for the arbiter (default: hostname)
   std::string vm_id = "vm";
-  std::string ca, cert, key;             // mutual TLS
+  std::string ca, cert, key;  // mutual TLS
   bool insecure = false;
   uint64_t heartbeat_ms = 50;
   uint64_t peer_timeout_ms = 500;
-  std::string status_file;               // default /run/ftd/ftd-ROLE.status
-  uint64_t peer_wait_s = 60;             // primary: how long to wait for the backup at start
+  std::string status_file;    // default /run/ftd/ftd-ROLE.status
+  uint64_t peer_wait_s = 60;  // primary: how long to wait for the backup at start
   uint64_t max_unacked_entries = 1u << 16;
   std::string max_unacked_bytes = "64M";
-  uint64_t max_lag_entries = 128;        // primary: unreplayed entries at the backup (0: no bound)
+  uint64_t max_lag_entries = 128;  // primary: unreplayed entries at the backup (0: no bound)
 };
 
 int PrimaryCommand(const RunOptions& run, const PairOptions& pair);

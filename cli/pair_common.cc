@@ -18,7 +18,8 @@ absl::Status CheckPairOptions(const PairOptions& pair) {
   }
   if (!pair.insecure && (pair.ca.empty() || pair.cert.empty() || pair.key.empty())) {
     return absl::InvalidArgumentError(
-        "the replication stream needs mutual TLS: give --ca, --cert and --key (deploy/make-certs.sh "
+        "the replication stream needs mutual TLS: give --ca, --cert and --key "
+        "(deploy/make-certs.sh "
         "makes them), or --insecure for a trusted lab");
   }
   if (pair.heartbeat_ms == 0 || pair.peer_timeout_ms < 2 * pair.heartbeat_ms) {
@@ -32,12 +33,15 @@ absl::Status CheckPairOptions(const PairOptions& pair) {
 std::string WithDefaultPort(const std::string& address) {
   // HOST:PORT, [V6]:PORT; a bare IPv6 address has several colons and no brackets.
   const size_t colon = address.rfind(':');
-  const bool has_port = colon != std::string::npos &&
-                        (address.find(':') == colon || (address[0] == '[' && address[colon - 1] == ']'));
+  const bool has_port =
+      colon != std::string::npos &&
+      (address.find(':') == colon || (address[0] == '[' && address[colon - 1] == ']'));
   return has_port ? address : absl::StrCat(address, ":", kDefaultReplicationPort);
 }
 
-repl::TlsFiles TlsFilesOf(const PairOptions& pair) { return repl::TlsFiles{pair.ca, pair.cert, pair.key}; }
+repl::TlsFiles TlsFilesOf(const PairOptions& pair) {
+  return repl::TlsFiles{pair.ca, pair.cert, pair.key};
+}
 
 std::string NodeName(const PairOptions& pair) {
   if (!pair.node.empty()) return pair.node;

@@ -2,21 +2,24 @@
 #include <cstdio>
 
 #include "cli/drive.h"
-#include "cli/pair_common.h"
 #include "cli/pair_command.h"
+#include "cli/pair_common.h"
 #include "primary/primary_role.h"
 
 namespace ftd::cli {
 
 int PrimaryCommand(const RunOptions& run, const PairOptions& pair) {
   if (auto s = CheckPairOptions(pair); !s.ok()) return Fail(kExitUsage, s);
-  if (pair.peer.empty()) return Fail(kExitUsage, absl::InvalidArgumentError("--role primary needs --peer HOST[:PORT]"));
+  if (pair.peer.empty())
+    return Fail(kExitUsage, absl::InvalidArgumentError("--role primary needs --peer HOST[:PORT]"));
   if (pair.disk_mode == "shared" && run.disk.empty()) {
-    return Fail(kExitUsage, absl::InvalidArgumentError("--disk-mode shared needs --disk PATH (the shared image)"));
+    return Fail(kExitUsage, absl::InvalidArgumentError(
+                                "--disk-mode shared needs --disk PATH (the shared image)"));
   }
   auto max_bytes = ParseSize(pair.max_unacked_bytes);
   if (!max_bytes || *max_bytes == 0 || pair.max_unacked_entries == 0) {
-    return Fail(kExitUsage, absl::InvalidArgumentError("--max-unacked-entries/--max-unacked-bytes must be positive"));
+    return Fail(kExitUsage, absl::InvalidArgumentError(
+                                "--max-unacked-entries/--max-unacked-bytes must be positive"));
   }
   auto promotion = failover::Promotion::Open(pair.arbiter, NodeName(pair), "primary");
   if (!promotion.ok()) return Fail(kExitUsage, promotion.status());
@@ -40,13 +43,15 @@ int PrimaryCommand(const RunOptions& run, const PairOptions& pair) {
     std::fprintf(stderr, "ftd: halted: %s\n", std::string(s.message()).c_str());
     return kExitFenced;
   }
-  if (auto s = role.Boot(std::move(vm->kvm), std::move(vm->guest), std::move(vm->image), ConsoleOf(*vm->console));
+  if (auto s = role.Boot(std::move(vm->kvm), std::move(vm->guest), std::move(vm->image),
+                         ConsoleOf(*vm->console));
       !s.ok()) {
     return BootFailure(s);
   }
   SetSignalTarget(&role.machine());  // a signal now stops the wait for the backup, then the machine
   if (auto s = role.Protect(); !s.ok()) return Fail(kExitInternal, s);
-  int rc = Drive(role.machine(), *vm->console, run, [&role](const vmm::RunOutcome& o) { return role.Finish(o); });
+  int rc = Drive(role.machine(), *vm->console, run,
+                 [&role](const vmm::RunOutcome& o) { return role.Finish(o); });
   SetSignalTarget(nullptr);
   role.Close();
   return role.fenced() ? kExitFenced : rc;

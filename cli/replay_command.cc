@@ -33,7 +33,8 @@ int Inspect(vmm::Machine& m, const std::string& what) {
   if (what == "devices") {
     auto st = m.CaptureEpochState();
     if (!st.ok()) return Fail(kExitInternal, st.status());
-    std::printf("exit %llu\n%s", static_cast<unsigned long long>(m.exit_index()), st->devices.DebugString().c_str());
+    std::printf("exit %llu\n%s", static_cast<unsigned long long>(m.exit_index()),
+                st->devices.DebugString().c_str());
     return 0;
   }
   std::vector<std::string> parts = absl::StrSplit(what, ':');
@@ -50,8 +51,9 @@ int Inspect(vmm::Machine& m, const std::string& what) {
     }
     return 0;
   }
-  return Fail(kExitUsage, absl::InvalidArgumentError(
-                              "--inspect: expected regs, devices or mem:HEXADDR:LEN (LEN at most 1 MiB)"));
+  return Fail(kExitUsage,
+              absl::InvalidArgumentError(
+                  "--inspect: expected regs, devices or mem:HEXADDR:LEN (LEN at most 1 MiB)"));
 }
 
 }  // namespace
@@ -61,7 +63,8 @@ int ReplayCommand(const RunOptions& opts) {
     return Fail(kExitUsage, absl::InvalidArgumentError("--inspect needs --until POINT"));
   }
   if (opts.go_live_at && opts.until && *opts.until != *opts.go_live_at) {
-    return Fail(kExitUsage, absl::InvalidArgumentError("--until and --go-live-at name different points"));
+    return Fail(kExitUsage,
+                absl::InvalidArgumentError("--until and --go-live-at name different points"));
   }
   auto reader = replay::LogReader::OpenFile(opts.log);
   if (!reader.ok()) return Fail(CodeFor(reader.status()), reader.status());
@@ -80,8 +83,9 @@ int ReplayCommand(const RunOptions& opts) {
   int code = 0;
   auto kvm = OpenKvm(opts, &code);
   if (!kvm.ok()) return Fail(code, kvm.status());
-  auto session = replay::ReplaySession::Open(std::make_unique<vmm::Kvm>(*std::move(kvm)), *std::move(reader),
-                                             *image, ropt, ConsoleOf(**console));
+  auto session =
+      replay::ReplaySession::Open(std::make_unique<vmm::Kvm>(*std::move(kvm)), *std::move(reader),
+                                  *image, ropt, ConsoleOf(**console));
   if (!session.ok()) return Fail(CodeFor(session.status()), session.status());
   replay::ReplaySession& rs = **session;
   vmm::Machine& m = rs.machine();
@@ -99,7 +103,8 @@ int ReplayCommand(const RunOptions& opts) {
     const replay::Replayer& rp = rs.replayer();
     double guest_s = static_cast<double>(rp.last_guest_ns()) * 1e-9;
     std::fprintf(stderr,
-                 "ftd: replay %s at exit %llu: %llu log entries, %llu epoch hashes verified; %.3f s of guest "
+                 "ftd: replay %s at exit %llu: %llu log entries, %llu epoch hashes verified; %.3f "
+                 "s of guest "
                  "time in %.3f s (%.1fx real time)\n",
                  how, static_cast<unsigned long long>(m.exit_index()),
                  static_cast<unsigned long long>(rp.entries_replayed()),
@@ -133,7 +138,8 @@ int ReplayCommand(const RunOptions& opts) {
       summary("interrupted");
       return 0;
     case vmm::RunOutcome::Kind::kLogEnd:
-      summary(rs.tail_error().ok() ? "reached the end of the log" : "reached a torn end of the log");
+      summary(rs.tail_error().ok() ? "reached the end of the log"
+                                   : "reached a torn end of the log");
       break;
     case vmm::RunOutcome::Kind::kStoppedAtPoint:
       summary("stopped");
@@ -145,7 +151,8 @@ int ReplayCommand(const RunOptions& opts) {
   if (!opts.go_live_at && !opts.go_live) return 0;
   if (auto s = rs.GoLive(); !s.ok()) return Fail(CodeFor(s), s);
   std::fprintf(stderr, "ftd: live at exit %llu (guest time %.3f s): real inputs from now on\n",
-               static_cast<unsigned long long>(m.exit_index()), rs.replayer().last_guest_ns() * 1e-9);
+               static_cast<unsigned long long>(m.exit_index()),
+               rs.replayer().last_guest_ns() * 1e-9);
   RunOptions live = opts;
   live.save_at_exit.reset();
   return Drive(m, cw, live);
@@ -171,15 +178,16 @@ int LogInfoCommand(const std::string& path, bool epochs, bool entries_list) {
     if (epochs && x.has_epoch()) {
       std::printf("epoch at exit %llu (guest time %llu ns, %d pages)\n%s",
                   static_cast<unsigned long long>(x.exit_index()),
-                  static_cast<unsigned long long>(x.epoch().guest_ns()), x.epoch().page_numbers_size(),
-                  replay::FormatRegs(x.epoch().regs()).c_str());
+                  static_cast<unsigned long long>(x.epoch().guest_ns()),
+                  x.epoch().page_numbers_size(), replay::FormatRegs(x.epoch().regs()).c_str());
     }
     if (entries_list) {
       std::string detail;
       if (x.has_clock()) detail = absl::StrFormat("clock %u", x.clock().monotonic_ns());
       if (x.has_serial()) detail = absl::StrFormat("serial %u bytes", x.serial().data().size());
-      if (x.has_block()) detail = absl::StrFormat("block request %u status %u, %u bytes", x.block().request_id(),
-                                                  x.block().status(), x.block().data().size());
+      if (x.has_block())
+        detail = absl::StrFormat("block request %u status %u, %u bytes", x.block().request_id(),
+                                 x.block().status(), x.block().data().size());
       if (x.has_net()) {
         detail = absl::StrFormat("net %u bytes |", x.net().frame().size());
         for (char ch : x.net().frame()) detail += (ch >= 32 && ch < 127) ? ch : '.';
@@ -192,8 +200,13 @@ int LogInfoCommand(const std::string& path, bool epochs, bool entries_list) {
     }
     if (entries++ == 0) first_exit = x.exit_index();
     last_exit = x.exit_index();
-    std::string type = x.has_clock() ? "clock" : x.has_serial() ? "serial" : x.has_block() ? "block"
-                     : x.has_net() ? "net" : x.has_epoch() ? "epoch" : x.has_end() ? "end" : "other";
+    std::string type = x.has_clock()    ? "clock"
+                       : x.has_serial() ? "serial"
+                       : x.has_block()  ? "block"
+                       : x.has_net()    ? "net"
+                       : x.has_epoch()  ? "epoch"
+                       : x.has_end()    ? "end"
+                                        : "other";
     auto& t = by_type[type];
     ++t.first;
     t.second += x.ByteSizeLong() + replay::kLogFrameHeaderSize;
@@ -203,32 +216,39 @@ int LogInfoCommand(const std::string& path, bool epochs, bool entries_list) {
       last_ns = x.clock().monotonic_ns();
     }
     if (x.has_end()) {
-      end = x.end().guest_exited() ? absl::StrFormat("guest exited with status %u", x.end().guest_status())
-                                   : std::string("recording stopped");
+      end = x.end().guest_exited()
+                ? absl::StrFormat("guest exited with status %u", x.end().guest_status())
+                : std::string("recording stopped");
     }
   }
   std::printf("log %s\n", path.c_str());
-  std::printf("  format version %u, %llu bytes\n", h.format_version(), static_cast<unsigned long long>(reader->size()));
+  std::printf("  format version %u, %llu bytes\n", h.format_version(),
+              static_cast<unsigned long long>(reader->size()));
   std::printf("  image sha256 %s\n", replay::Hex(h.config().image_sha256()).c_str());
-  std::printf("  memory %llu MiB, cmdline \"%s\"\n", static_cast<unsigned long long>(h.config().mem_size() >> 20),
+  std::printf("  memory %llu MiB, cmdline \"%s\"\n",
+              static_cast<unsigned long long>(h.config().mem_size() >> 20),
               h.config().cmdline().c_str());
   if (h.disk_capacity() != 0) {
-    std::printf("  disk %llu bytes%s, sha256 at start %s\n", static_cast<unsigned long long>(h.disk_capacity()),
+    std::printf("  disk %llu bytes%s, sha256 at start %s\n",
+                static_cast<unsigned long long>(h.disk_capacity()),
                 h.disk_read_only() ? " (read-only)" : "", replay::Hex(h.disk_sha256()).c_str());
   }
   std::printf("  network %s\n", h.config().net().empty() ? "none" : h.config().net().c_str());
   std::printf("  epoch interval %.0f ms\n", h.epoch_interval_ns() * 1e-6);
   std::printf("  entries %llu, exits %llu..%llu\n", static_cast<unsigned long long>(entries),
-              static_cast<unsigned long long>(first_exit), static_cast<unsigned long long>(last_exit));
+              static_cast<unsigned long long>(first_exit),
+              static_cast<unsigned long long>(last_exit));
   for (const auto& [type, t] : by_type) {
-    std::printf("    %-7s %10llu entries %12llu bytes\n", type.c_str(), static_cast<unsigned long long>(t.first),
+    std::printf("    %-7s %10llu entries %12llu bytes\n", type.c_str(),
+                static_cast<unsigned long long>(t.first),
                 static_cast<unsigned long long>(t.second));
   }
-  std::printf("  guest time %.3f s (clock reads from %.3f s to %.3f s)\n", (last_ns - first_ns) * 1e-9,
-              first_ns * 1e-9, last_ns * 1e-9);
+  std::printf("  guest time %.3f s (clock reads from %.3f s to %.3f s)\n",
+              (last_ns - first_ns) * 1e-9, first_ns * 1e-9, last_ns * 1e-9);
   std::printf("  end: %s\n", end.c_str());
   if (!tail.ok()) {
-    std::printf("  %s: %s\n", replay::IsTornTail(tail) ? "torn tail" : "damaged", std::string(tail.message()).c_str());
+    std::printf("  %s: %s\n", replay::IsTornTail(tail) ? "torn tail" : "damaged",
+                std::string(tail.message()).c_str());
     return Fail(CodeFor(tail), tail);
   }
   return 0;

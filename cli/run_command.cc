@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <mutex>
 #include <cstdio>
+#include <mutex>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -107,11 +107,14 @@ int Drive(vmm::Machine& m, ConsoleWriter& console, const RunOptions& opts,
   switch (outcome->kind) {
     case vmm::RunOutcome::Kind::kGuestExit:
       if (opts.save_at_exit) {
-        std::fprintf(stderr, "ftd: warning: the guest exited at exit %llu, before --save-at-exit %llu: no snapshot written\n",
+        std::fprintf(stderr,
+                     "ftd: warning: the guest exited at exit %llu, before --save-at-exit %llu: no "
+                     "snapshot written\n",
                      static_cast<unsigned long long>(outcome->exit_index),
                      static_cast<unsigned long long>(*opts.save_at_exit));
       }
-      spdlog::info("guest exited with status {} after {} exits", outcome->status, outcome->exit_index);
+      spdlog::info("guest exited with status {} after {} exits", outcome->status,
+                   outcome->exit_index);
       return static_cast<int>(outcome->status & 0xff);
     case vmm::RunOutcome::Kind::kShutdown:
       std::fprintf(stderr, "ftd: error: the guest triple-faulted (shutdown) at exit %llu\n",
@@ -121,12 +124,14 @@ int Drive(vmm::Machine& m, ConsoleWriter& console, const RunOptions& opts,
     case vmm::RunOutcome::Kind::kStopRequested:
     case vmm::RunOutcome::Kind::kStoppedAtPoint: {
       if (opts.save_path.empty()) {
-        std::fprintf(stderr, "ftd: stopped at exit %llu\n", static_cast<unsigned long long>(outcome->exit_index));
+        std::fprintf(stderr, "ftd: stopped at exit %llu\n",
+                     static_cast<unsigned long long>(outcome->exit_index));
         return 0;
       }
       auto snap = m.Save();
       if (!snap.ok()) return Fail(kExitInternal, snap.status());
-      if (auto s = vmm::WriteSnapshotFile(opts.save_path, *snap); !s.ok()) return Fail(kExitInternal, s);
+      if (auto s = vmm::WriteSnapshotFile(opts.save_path, *snap); !s.ok())
+        return Fail(kExitInternal, s);
       std::fprintf(stderr, "ftd: saved the machine at exit %llu to %s\n",
                    static_cast<unsigned long long>(outcome->exit_index), opts.save_path.c_str());
       return 0;
@@ -140,10 +145,23 @@ std::optional<uint64_t> ParseSize(const std::string& s) {
   uint64_t mult = 1;
   std::string digits = s;
   switch (s.back()) {
-    case 'K': case 'k': mult = 1ull << 10; digits.pop_back(); break;
-    case 'M': case 'm': mult = 1ull << 20; digits.pop_back(); break;
-    case 'G': case 'g': mult = 1ull << 30; digits.pop_back(); break;
-    default: break;
+    case 'K':
+    case 'k':
+      mult = 1ull << 10;
+      digits.pop_back();
+      break;
+    case 'M':
+    case 'm':
+      mult = 1ull << 20;
+      digits.pop_back();
+      break;
+    case 'G':
+    case 'g':
+      mult = 1ull << 30;
+      digits.pop_back();
+      break;
+    default:
+      break;
   }
   uint64_t v = 0;
   if (!absl::SimpleAtoi(digits, &v) || v > (UINT64_MAX / mult)) return std::nullopt;
@@ -175,19 +193,23 @@ std::optional<PreparedVm> PrepareFromOptions(const RunOptions& opts, int* code) 
     return std::nullopt;
   };
   auto mem = ParseSize(opts.mem);
-  if (!mem) return fail(kExitUsage, absl::InvalidArgumentError("--mem '" + opts.mem + "': expected e.g. 64M or 1G"));
+  if (!mem)
+    return fail(kExitUsage,
+                absl::InvalidArgumentError("--mem '" + opts.mem + "': expected e.g. 64M or 1G"));
   if (opts.save_at_exit && opts.save_path.empty()) {
     return fail(kExitUsage, absl::InvalidArgumentError("--save-at-exit needs --save PATH"));
   }
   if (opts.disk_readonly && opts.disk.empty()) {
     return fail(kExitUsage, absl::InvalidArgumentError("--disk-readonly needs --disk PATH"));
   }
-  if (opts.epoch_ms == 0) return fail(kExitUsage, absl::InvalidArgumentError("--epoch-ms must be positive"));
+  if (opts.epoch_ms == 0)
+    return fail(kExitUsage, absl::InvalidArgumentError("--epoch-ms must be positive"));
   if (auto s = CheckNetOption(opts.net); !s.ok()) return fail(kExitUsage, s);
   auto mac = vmm::ParseMac(opts.mac);
   if (!mac) {
-    return fail(kExitUsage, absl::InvalidArgumentError(
-                                absl::StrFormat("--mac '%s': expected six hex bytes, e.g. 52:54:00:12:34:56", opts.mac)));
+    return fail(kExitUsage,
+                absl::InvalidArgumentError(absl::StrFormat(
+                    "--mac '%s': expected six hex bytes, e.g. 52:54:00:12:34:56", opts.mac)));
   }
   auto image = vmm::ReadWholeFile(opts.guest, vmm::kMaxGuestImageSize);
   if (!image.ok()) return fail(CodeFor(image.status()), image.status());
@@ -200,17 +222,18 @@ std::optional<PreparedVm> PrepareFromOptions(const RunOptions& opts, int* code) 
   config.mac = *mac;
   auto guest = vmm::LoadGuest(config, *image);
   if (!guest.ok()) {
-    if (guest.status().code() != absl::StatusCode::kInvalidArgument) return fail(kExitInternal, guest.status());
-    return fail(kExitBadImage, absl::InvalidArgumentError(
-                                   absl::StrFormat("%s: %s", opts.guest, guest.status().message())));
+    if (guest.status().code() != absl::StatusCode::kInvalidArgument)
+      return fail(kExitInternal, guest.status());
+    return fail(kExitBadImage, absl::InvalidArgumentError(absl::StrFormat(
+                                   "%s: %s", opts.guest, guest.status().message())));
   }
   auto console = ConsoleWriter::Open(opts.console);
   if (!console.ok()) return fail(kExitUsage, console.status());
   int kvm_code = 0;
   auto kvm = OpenKvm(opts, &kvm_code);
   if (!kvm.ok()) return fail(kvm_code, kvm.status());
-  return PreparedVm{std::make_unique<vmm::Kvm>(*std::move(kvm)), *std::move(console), *std::move(image),
-                    *std::move(guest)};
+  return PreparedVm{std::make_unique<vmm::Kvm>(*std::move(kvm)), *std::move(console),
+                    *std::move(image), *std::move(guest)};
 }
 
 int BootFailure(const absl::Status& s) {
@@ -227,7 +250,8 @@ vmm::ConsoleOutput ConsoleOf(ConsoleWriter& console) {
 
 absl::Status CheckNetOption(const std::string& net) {
   if (net == "none" || (net.rfind("tap:", 0) == 0 && net.size() > 4)) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrFormat("--net '%s': expected 'none' or 'tap:IFNAME'", net));
+  return absl::InvalidArgumentError(
+      absl::StrFormat("--net '%s': expected 'none' or 'tap:IFNAME'", net));
 }
 
 int RunCommand(const RunOptions& opts, bool record) {
@@ -241,15 +265,18 @@ int RunCommand(const RunOptions& opts, bool record) {
     return Drive(**machine, console, opts);
   }
   replay::RecordOptions ropt;
-  ropt.open_sink = [path = opts.log](const proto::LogHeader& header) -> absl::StatusOr<std::unique_ptr<replay::LogSink>> {
+  ropt.open_sink =
+      [path = opts.log](
+          const proto::LogHeader& header) -> absl::StatusOr<std::unique_ptr<replay::LogSink>> {
     auto w = replay::LogWriter::Create(path, header);
     if (!w.ok()) return w.status();
     return std::unique_ptr<replay::LogSink>(*std::move(w));
   };
   ropt.epoch_interval_ns = opts.epoch_ms * 1'000'000;
   ropt.disk_path = opts.disk;
-  auto session = replay::RecordSession::Boot(std::move(vm->kvm), std::move(vm->guest), std::move(vm->image),
-                                             ConsoleOf(console), std::move(ropt));
+  auto session =
+      replay::RecordSession::Boot(std::move(vm->kvm), std::move(vm->guest), std::move(vm->image),
+                                  ConsoleOf(console), std::move(ropt));
   if (!session.ok()) return BootFailure(session.status());
   replay::RecordSession& rs = **session;
   if (auto s = rs.Start(); !s.ok()) return Fail(kExitUsage, s);

@@ -19,8 +19,8 @@ inline constexpr int kExitNoPerm = 77;      // EX_NOPERM: /dev/kvm not accessibl
 inline constexpr int kExitDivergence = 76;  // EX_PROTOCOL: a replay diverged from its log
 
 struct RunOptions {
-  std::string guest;           // run: image path
-  std::string snapshot;        // resume: snapshot path
+  std::string guest;     // run: image path
+  std::string snapshot;  // resume: snapshot path
   std::string mem = "64M";
   std::string cmdline;
   std::string console = "stdio";
@@ -28,17 +28,17 @@ struct RunOptions {
   std::string save_path;
   bool serial_stdin = true;
   std::string kvm_device = "/dev/kvm";
-  std::string disk;            // run: raw image for virtio-blk (empty: none)
-  bool disk_readonly = false;  // run: open the image read-only (VIRTIO_BLK_F_RO)
-  std::string net = "none";    // run: "none" or "tap:IFNAME"
+  std::string disk;                       // run: raw image for virtio-blk (empty: none)
+  bool disk_readonly = false;             // run: open the image read-only (VIRTIO_BLK_F_RO)
+  std::string net = "none";               // run: "none" or "tap:IFNAME"
   std::string mac = "52:54:00:12:34:56";  // run: the virtio-net MAC
   // record / replay
-  std::string log;                       // the event log
-  uint64_t epoch_ms = 100;               // record: guest time between epoch hashes
-  std::optional<uint64_t> until;         // replay: stop after this exit
-  std::string inspect;                   // replay: regs | devices | mem:ADDR:LEN at the stop
-  std::optional<uint64_t> go_live_at;    // replay: switch to real inputs after this exit
-  bool go_live = false;                  // replay: switch to real inputs at the end of the log
+  std::string log;                     // the event log
+  uint64_t epoch_ms = 100;             // record: guest time between epoch hashes
+  std::optional<uint64_t> until;       // replay: stop after this exit
+  std::string inspect;                 // replay: regs | devices | mem:ADDR:LEN at the stop
+  std::optional<uint64_t> go_live_at;  // replay: switch to real inputs after this exit
+  bool go_live = false;                // replay: switch to real inputs at the end of the log
 };
 
 // Parses sizes like "64M", "1G", "65536" (bytes); nullopt when malformed.

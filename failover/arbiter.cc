@@ -27,9 +27,7 @@ constexpr size_t kMaxRecordBytes = 4096;
 // How many times ClaimForNewPrimary re-reads the current generation after losing a race.
 constexpr int kClaimAttempts = 8;
 
-absl::Status ErrnoError(int err, absl::string_view what) {
-  return absl::ErrnoToStatus(err, what);
-}
+absl::Status ErrnoError(int err, absl::string_view what) { return absl::ErrnoToStatus(err, what); }
 
 // Closes a descriptor on scope exit.
 class Fd {
@@ -85,8 +83,7 @@ absl::Status FsyncDir(const std::string& dir) {
 
 std::string FormatUnixNs(uint64_t unix_ns) {
   return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC",
-                          absl::FromUnixNanos(static_cast<int64_t>(unix_ns)),
-                          absl::UTCTimeZone());
+                          absl::FromUnixNanos(static_cast<int64_t>(unix_ns)), absl::UTCTimeZone());
 }
 
 }  // namespace
@@ -127,8 +124,8 @@ absl::StatusOr<uint64_t> Arbiter::CurrentGeneration() {
     if (!absl::StartsWith(name, kGenerationPrefix)) continue;
     name.remove_prefix(kGenerationPrefix.size());
     uint64_t gen = 0;
-    if (name.size() != kGenerationDigits || name.find_first_not_of("0123456789") !=
-                                                absl::string_view::npos ||
+    if (name.size() != kGenerationDigits ||
+        name.find_first_not_of("0123456789") != absl::string_view::npos ||
         !ParseNumber(name, &gen)) {
       continue;
     }
@@ -169,8 +166,7 @@ absl::StatusOr<GenerationRecord> Arbiter::Read(uint64_t gen) {
   text.pop_back();
 
   GenerationRecord r;
-  bool have_gen = false, have_node = false, have_role = false, have_pid = false,
-       have_ns = false;
+  bool have_gen = false, have_node = false, have_role = false, have_pid = false, have_ns = false;
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     size_t eq = line.find('=');
     if (eq == absl::string_view::npos) return bad(absl::StrCat("line \"", line, "\" has no '='"));
@@ -259,11 +255,11 @@ absl::StatusOr<uint64_t> Arbiter::ClaimForNewPrimary(const std::string& node) {
       absl::StatusOr<GenerationRecord> holder = Read(*current);
       if (!holder.ok()) return holder.status();
       if (holder->node != node) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "generation ", *current, " of this VM is held by ", holder->node, " (role ",
-            holder->role, ", since ", FormatUnixNs(holder->unix_ns),
-            "): refusing to become a second live primary; if ", holder->node,
-            " is gone for good, start a new pair with a fresh arbiter directory"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("generation ", *current, " of this VM is held by ", holder->node,
+                         " (role ", holder->role, ", since ", FormatUnixNs(holder->unix_ns),
+                         "): refusing to become a second live primary; if ", holder->node,
+                         " is gone for good, start a new pair with a fresh arbiter directory"));
       }
     }
     absl::StatusOr<bool> won = TryAcquire(*current + 1, node, "primary");

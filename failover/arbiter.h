@@ -28,9 +28,9 @@ namespace ftd::failover {
 
 struct GenerationRecord {
   uint64_t generation = 0;
-  std::string node;  // the host that won it (a name chosen by the operator)
-  std::string role;  // "primary" or "backup" (the role it had when it won)
-  int64_t pid = 0;   // the winning ftd process
+  std::string node;      // the host that won it (a name chosen by the operator)
+  std::string role;      // "primary" or "backup" (the role it had when it won)
+  int64_t pid = 0;       // the winning ftd process
   uint64_t unix_ns = 0;  // wall clock when it won (information only)
 };
 
@@ -50,8 +50,7 @@ class Arbiter {
   // The test-and-set: true when this call won generation `gen` (> 0) for `node` in `role`,
   // false when someone else holds it already. `node` and `role` must be non-empty single
   // lines. An error means nothing was won.
-  absl::StatusOr<bool> TryAcquire(uint64_t gen, const std::string& node,
-                                  const std::string& role);
+  absl::StatusOr<bool> TryAcquire(uint64_t gen, const std::string& node, const std::string& role);
 
   // The rule for a primary that starts or restarts on `node`: when the current generation is
   // held by another node, that node may be serving the VM alone (its backup went live), so

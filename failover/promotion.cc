@@ -8,19 +8,21 @@
 
 namespace ftd::failover {
 
-absl::StatusOr<std::unique_ptr<Promotion>> Promotion::Open(const std::string& arbiter_spec, std::string node,
-                                                           std::string role) {
+absl::StatusOr<std::unique_ptr<Promotion>> Promotion::Open(const std::string& arbiter_spec,
+                                                           std::string node, std::string role) {
   std::unique_ptr<Arbiter> arbiter;
   if (arbiter_spec.empty()) {
-    std::fprintf(stderr,
-                 "ftd: warning: no --arbiter: if the link between the hosts fails while both live, both "
-                 "may serve the VM (split brain)\n");
+    std::fprintf(
+        stderr,
+        "ftd: warning: no --arbiter: if the link between the hosts fails while both live, both "
+        "may serve the VM (split brain)\n");
   } else {
     auto opened = Arbiter::Open(arbiter_spec);
     if (!opened.ok()) return opened.status();
     arbiter = std::move(*opened);
   }
-  return std::unique_ptr<Promotion>(new Promotion(std::move(arbiter), std::move(node), std::move(role)));
+  return std::unique_ptr<Promotion>(
+      new Promotion(std::move(arbiter), std::move(node), std::move(role)));
 }
 
 absl::StatusOr<uint64_t> Promotion::ClaimForNewPrimary() {
@@ -56,8 +58,9 @@ std::string Promotion::CheckCurrent(uint64_t generation) {
   auto cur = arbiter_->CurrentGeneration();
   if (!cur.ok()) return std::string(cur.status().message());
   if (generation == *cur) return "";
-  return absl::StrFormat("the primary runs generation %u but the arbiter is at %u (held by %s): a stale primary",
-                         generation, *cur, HolderOf(*cur));
+  return absl::StrFormat(
+      "the primary runs generation %u but the arbiter is at %u (held by %s): a stale primary",
+      generation, *cur, HolderOf(*cur));
 }
 
 std::string Promotion::HolderOf(uint64_t gen) {

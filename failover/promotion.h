@@ -22,8 +22,8 @@ class Promotion {
  public:
   // `arbiter_spec`: "file:DIR", or empty for none. `node`: this host's name, `role` the one
   // it has now ("primary" or "backup").
-  static absl::StatusOr<std::unique_ptr<Promotion>> Open(const std::string& arbiter_spec, std::string node,
-                                                         std::string role);
+  static absl::StatusOr<std::unique_ptr<Promotion>> Open(const std::string& arbiter_spec,
+                                                         std::string node, std::string role);
 
   // A primary starting: the arbiter's rule for a new primary (ClaimForNewPrimary); the
   // generation it won (1 without an arbiter). FailedPrecondition: another node may serve.

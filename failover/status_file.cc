@@ -61,8 +61,8 @@ absl::StatusOr<proto::StatusReport> ReadStatusFile(const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) {
-      return absl::NotFoundError(absl::StrCat(
-          "no status file at ", path, " (is ftd running with this --status-file?)"));
+      return absl::NotFoundError(
+          absl::StrCat("no status file at ", path, " (is ftd running with this --status-file?)"));
     }
     return absl::ErrnoToStatus(errno, absl::StrCat("status file: open ", path));
   }
@@ -118,8 +118,8 @@ std::string FormatStatus(const proto::StatusReport& r, uint64_t now_unix_ns) {
   line("peer", r.peer().empty() ? "- (none)" : r.peer());
   if (r.pid() != 0) line("pid", absl::StrCat(r.pid()));
   line("exit index", absl::StrCat(r.exit_index()));
-  line("log seq", absl::StrCat(r.log_seq(), " (acked ", r.acked_seq(), ", replayed ",
-                               r.replayed_seq(), ")"));
+  line("log seq",
+       absl::StrCat(r.log_seq(), " (acked ", r.acked_seq(), ", replayed ", r.replayed_seq(), ")"));
   line("lag", absl::StrFormat("%u entries, %.1f ms", r.lag_entries(), r.lag_ms()));
   line("unacknowledged", absl::StrCat(r.unacked_bytes(), " bytes"));
   line("held outputs", absl::StrCat(r.held_outputs(), " (", r.held_bytes(), " bytes)"));

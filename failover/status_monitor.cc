@@ -45,7 +45,8 @@ void StatusMonitor::PublishNow() {
   std::lock_guard lock(write_mu);
   if (auto s = WriteStatusFile(path_, r); !s.ok() && !warned_) {
     warned_ = true;
-    std::fprintf(stderr, "ftd: warning: cannot write the status file: %s\n", std::string(s.message()).c_str());
+    std::fprintf(stderr, "ftd: warning: cannot write the status file: %s\n",
+                 std::string(s.message()).c_str());
   }
 }
 

@@ -55,7 +55,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::memset(mem.host(), 0, kFuzzedWindow);
   NullIrq irq;
   RecordingBackend backend;
-  auto blk = std::make_unique<VirtioBlk>(&mem, &irq, 10, &backend, VirtioBlkConfig{64 * 512, false, "fuzz"});
+  auto blk = std::make_unique<VirtioBlk>(&mem, &irq, 10, &backend,
+                                         VirtioBlkConfig{64 * 512, false, "fuzz"});
   auto net = std::make_unique<VirtioNet>(&mem, &irq, 11, MacAddress{2, 0, 0, 0, 0, 1},
                                          [](std::span<const uint8_t>) {});
   for (int step = 0; step < 512 && !in.empty(); ++step) {
@@ -111,12 +112,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       case 7: {  // save, then continue on the restored device (as after a failover)
         if (on_net) {
-          auto r = VirtioNet::Restore(&mem, &irq, 11, [](std::span<const uint8_t>) {}, net->Save());
+          auto r = VirtioNet::Restore(
+              &mem, &irq, 11, [](std::span<const uint8_t>) {}, net->Save());
           if (!r.ok()) RestoreFailed(r.status());
           net = std::move(*r);
         } else if (blk->in_flight() == 0) {
-          auto r = VirtioBlk::Restore(&mem, &irq, 10, &backend, VirtioBlkConfig{64 * 512, false, "fuzz"},
-                                      blk->Save());
+          auto r = VirtioBlk::Restore(&mem, &irq, 10, &backend,
+                                      VirtioBlkConfig{64 * 512, false, "fuzz"}, blk->Save());
           if (!r.ok()) RestoreFailed(r.status());
           blk = std::move(*r);
         }

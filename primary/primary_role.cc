@@ -33,17 +33,24 @@ absl::StatusOr<std::string> CompressFile(const std::string& path) {
 
 const char* PrimaryStateName(PrimaryState s) {
   switch (s) {
-    case PrimaryState::kStarting: return "starting";
-    case PrimaryState::kTransferring: return "transferring";
-    case PrimaryState::kProtected: return "protected";
-    case PrimaryState::kUnprotected: return "unprotected";
-    case PrimaryState::kHalted: return "halted";
+    case PrimaryState::kStarting:
+      return "starting";
+    case PrimaryState::kTransferring:
+      return "transferring";
+    case PrimaryState::kProtected:
+      return "protected";
+    case PrimaryState::kUnprotected:
+      return "unprotected";
+    case PrimaryState::kHalted:
+      return "halted";
   }
   return "?";
 }
 
 PrimaryRole::PrimaryRole(PrimaryOptions options, std::unique_ptr<failover::Promotion> promotion)
-    : options_(std::move(options)), promotion_(std::move(promotion)), started_ns_(repl::SteadyNowNs()) {
+    : options_(std::move(options)),
+      promotion_(std::move(promotion)),
+      started_ns_(repl::SteadyNowNs()) {
   gate_ = std::make_unique<OutputCommitGate>(OutputCommitGate::Source{
       [this] {
         auto* s = sink_.load();
@@ -79,23 +86,25 @@ PrimaryRole::~PrimaryRole() {
 
 absl::Status PrimaryRole::Claim() { return promotion_->ClaimForNewPrimary().status(); }
 
-absl::Status PrimaryRole::Boot(std::unique_ptr<vmm::Kvm> kvm, vmm::LoadedGuest guest, std::vector<uint8_t> image,
-                               vmm::ConsoleOutput console) {
+absl::Status PrimaryRole::Boot(std::unique_ptr<vmm::Kvm> kvm, vmm::LoadedGuest guest,
+                               std::vector<uint8_t> image, vmm::ConsoleOutput console) {
   guest.config.output_gate = gate_.get();
   replay::RecordOptions ropt;
   ropt.epoch_interval_ns = options_.epoch_interval_ns;
   ropt.disk_path = options_.disk_path;
-  ropt.open_sink = [this](const proto::LogHeader& header) -> absl::StatusOr<std::unique_ptr<replay::LogSink>> {
+  ropt.open_sink =
+      [this](const proto::LogHeader& header) -> absl::StatusOr<std::unique_ptr<replay::LogSink>> {
     auto sink = std::make_unique<ReplicationSink>(client_.get(), options_.limits);
     sink_.store(sink.get());
     if (options_.log_path.empty()) return std::unique_ptr<replay::LogSink>(std::move(sink));
     // Also keep the log here (ftd replay reads it; the backup does not need it).
     auto file = replay::LogWriter::Create(options_.log_path, header);
     if (!file.ok()) return file.status();
-    return std::unique_ptr<replay::LogSink>(std::make_unique<replay::TeeSink>(std::move(sink), std::move(*file)));
+    return std::unique_ptr<replay::LogSink>(
+        std::make_unique<replay::TeeSink>(std::move(sink), std::move(*file)));
   };
-  auto session = replay::RecordSession::Boot(std::move(kvm), std::move(guest), std::move(image), std::move(console),
-                                             std::move(ropt));
+  auto session = replay::RecordSession::Boot(std::move(kvm), std::move(guest), std::move(image),
+                                             std::move(console), std::move(ropt));
   if (!session.ok()) return session.status();
   session_ = std::move(*session);
   monitor_ = std::make_unique<failover::StatusMonitor>(options_.status_path,
@@ -113,8 +122,9 @@ absl::StatusOr<std::unique_ptr<ReplicationClient>> PrimaryRole::ConnectToBackup(
     if (client.ok()) return client;
     // Refused (version, VM, generation) or bad credentials: waiting will not help.
     const absl::StatusCode code = client.status().code();
-    if (code == absl::StatusCode::kFailedPrecondition || code == absl::StatusCode::kInvalidArgument ||
-        code == absl::StatusCode::kNotFound || (options_.stop_requested && options_.stop_requested()) ||
+    if (code == absl::StatusCode::kFailedPrecondition ||
+        code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kNotFound ||
+        (options_.stop_requested && options_.stop_requested()) ||
         std::chrono::steady_clock::now() >= deadline) {
       return client.status();
     }
@@ -145,7 +155,8 @@ absl::StatusOr<std::string> PrimaryRole::InitialState() {
 absl::Status PrimaryRole::Protect() {
   state_.store(PrimaryState::kTransferring);
   std::fprintf(stderr, "ftd: primary: connecting to the backup at %s (generation %llu)\n",
-               options_.client.target.c_str(), static_cast<unsigned long long>(promotion_->generation()));
+               options_.client.target.c_str(),
+               static_cast<unsigned long long>(promotion_->generation()));
   auto connected = ConnectToBackup();
   if (!connected.ok()) return connected.status();
   client_ = *std::move(connected);
@@ -155,20 +166,24 @@ absl::Status PrimaryRole::Protect() {
   const int64_t t0 = repl::SteadyNowNs();
   auto bytes = InitialState();
   if (!bytes.ok()) return bytes.status();
-  spdlog::info("initial state: {} bytes (snapshot taken in {:.0f} ms)", bytes->size(), MsSinceNs(t0));
+  spdlog::info("initial state: {} bytes (snapshot taken in {:.0f} ms)", bytes->size(),
+               MsSinceNs(t0));
   for (size_t off = 0; off == 0 || off < bytes->size(); off += kStateChunk) {
     const bool last = off + kStateChunk >= bytes->size();
-    if (auto s = client_->EnqueueStateChunk(off, bytes->substr(off, kStateChunk), last); !s.ok()) return s;
+    if (auto s = client_->EnqueueStateChunk(off, bytes->substr(off, kStateChunk), last); !s.ok())
+      return s;
   }
   if (!client_->WaitForStateAck(std::chrono::seconds(120))) {
-    return absl::UnavailableError(
-        absl::StrFormat("the backup did not take the initial state: %s", client_->status().message()));
+    return absl::UnavailableError(absl::StrFormat("the backup did not take the initial state: %s",
+                                                  client_->status().message()));
   }
   pause_ms_.store(MsSinceNs(t0));
   state_.store(PrimaryState::kProtected);
   std::fprintf(stderr,
-               "ftd: primary: protected at generation %llu: the backup holds the initial state (%.1f MB in %.0f ms)\n",
-               static_cast<unsigned long long>(promotion_->generation()), bytes->size() / 1e6, pause_ms_.load());
+               "ftd: primary: protected at generation %llu: the backup holds the initial state "
+               "(%.1f MB in %.0f ms)\n",
+               static_cast<unsigned long long>(promotion_->generation()), bytes->size() / 1e6,
+               pause_ms_.load());
   monitor_->PublishNow();
   // A backup that died during the transfer's last moments found us not yet protected.
   if (client_->peer_dead()) OnBackupLost();
@@ -183,7 +198,8 @@ void PrimaryRole::OnBackupLost() {
   ReplicationSink* sink = sink_.load();
   const std::string why(c->status().message());
   std::fprintf(stderr,
-               "ftd: primary: the backup is lost (%s) at log seq %llu, acknowledged %llu; %llu output(s) held\n",
+               "ftd: primary: the backup is lost (%s) at log seq %llu, acknowledged %llu; %llu "
+               "output(s) held\n",
                why.c_str(), static_cast<unsigned long long>(sink ? sink->last_seq() : 0),
                static_cast<unsigned long long>(c->acknowledged_seq()),
                static_cast<unsigned long long>(gate_->held_count()));
@@ -192,15 +208,16 @@ void PrimaryRole::OnBackupLost() {
     state_.store(PrimaryState::kHalted);
     const size_t dropped = gate_->Halt();
     session_->machine().RequestStop();
-    std::fprintf(stderr, "ftd: halted: %s (backup lost: %s); %zu held output(s) dropped\n", lost.c_str(),
-                 why.c_str(), dropped);
+    std::fprintf(stderr, "ftd: halted: %s (backup lost: %s); %zu held output(s) dropped\n",
+                 lost.c_str(), why.c_str(), dropped);
     return;
   }
   if (sink != nullptr) sink->Unprotect();
   gate_->Unprotect();
   state_.store(PrimaryState::kUnprotected);
-  std::fprintf(stderr, "ftd: primary: backup lost (%s); continuing unprotected at generation %llu\n", why.c_str(),
-               static_cast<unsigned long long>(promotion_->generation()));
+  std::fprintf(stderr,
+               "ftd: primary: backup lost (%s); continuing unprotected at generation %llu\n",
+               why.c_str(), static_cast<unsigned long long>(promotion_->generation()));
   if (monitor_) monitor_->PublishNow();
 }
 
@@ -209,12 +226,15 @@ absl::Status PrimaryRole::Finish(const vmm::RunOutcome& outcome) {
   if (auto s = session_->Finish(outcome); !s.ok()) return s;
   // The backup holds the whole log: every held output may leave.
   ReplicationSink* sink = sink_.load();
-  if (sink != nullptr && !sink->unprotected() && !client_->WaitForAck(sink->last_seq(), std::chrono::seconds(10))) {
-    if (!client_->peer_dead()) return absl::DeadlineExceededError("the backup did not acknowledge the end of the log");
+  if (sink != nullptr && !sink->unprotected() &&
+      !client_->WaitForAck(sink->last_seq(), std::chrono::seconds(10))) {
+    if (!client_->peer_dead())
+      return absl::DeadlineExceededError("the backup did not acknowledge the end of the log");
     OnBackupLost();
     if (fenced()) return absl::OkStatus();
   }
-  for (int i = 0; i < 500 && gate_->held_count() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 500 && gate_->held_count() > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   return absl::OkStatus();
 }
 

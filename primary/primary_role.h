@@ -37,7 +37,7 @@ struct PrimaryOptions {
   std::string disk_path;                 // the guest's disk (empty: none)
   std::string log_path;                  // also keep the log here (empty: no)
   uint64_t epoch_interval_ns = replay::kDefaultEpochIntervalNs;
-  std::chrono::seconds peer_wait{60};    // how long to wait for the backup to come up
+  std::chrono::seconds peer_wait{60};  // how long to wait for the backup to come up
   std::string status_path;
   std::function<bool()> stop_requested;  // a signal came: stop waiting for the backup
 };
@@ -52,8 +52,8 @@ class PrimaryRole {
   // The arbiter's rule for a new primary. An error means this host must not serve (fenced).
   absl::Status Claim();
   // Boots the guest in a record session behind the output-commit gate.
-  absl::Status Boot(std::unique_ptr<vmm::Kvm> kvm, vmm::LoadedGuest guest, std::vector<uint8_t> image,
-                    vmm::ConsoleOutput console);
+  absl::Status Boot(std::unique_ptr<vmm::Kvm> kvm, vmm::LoadedGuest guest,
+                    std::vector<uint8_t> image, vmm::ConsoleOutput console);
   // Connects to the backup and hands it the machine's state at this point (and the disk in
   // replicated mode); the log starts here. Returns once the backup holds it: protected.
   absl::Status Protect();
@@ -90,7 +90,7 @@ class PrimaryRole {
   // Declared in the order they must outlive each other (destroyed bottom-up).
   std::unique_ptr<ReplicationClient> client_;
   std::atomic<ReplicationClient*> client_ptr_{nullptr};  // read by the gate's thread
-  std::atomic<ReplicationSink*> sink_{nullptr};         // owned by the session's recorder
+  std::atomic<ReplicationSink*> sink_{nullptr};          // owned by the session's recorder
   std::unique_ptr<OutputCommitGate> gate_;
   std::unique_ptr<replay::RecordSession> session_;
   std::unique_ptr<failover::StatusMonitor> monitor_;

@@ -28,14 +28,17 @@ absl::Status ReplicationSink::Append(proto::LogEntry& entry) {
   while (!unprotected_.load() && !client_->peer_dead()) {
     const uint64_t acked = client_->acknowledged_seq();
     const bool over_entries = seq - acked > limits_.max_unacked_entries;
-    const bool over_bytes = limits_.max_unacked_bytes != 0 && unacked_bytes() > limits_.max_unacked_bytes;
+    const bool over_bytes =
+        limits_.max_unacked_bytes != 0 && unacked_bytes() > limits_.max_unacked_bytes;
     const uint64_t replayed = std::min(seq, client_->replayed_seq());
-    const bool over_lag = limits_.max_unreplayed_entries != 0 && seq - replayed > limits_.max_unreplayed_entries;
+    const bool over_lag =
+        limits_.max_unreplayed_entries != 0 && seq - replayed > limits_.max_unreplayed_entries;
     if (!over_entries && !over_bytes && !over_lag) break;
     if (!paused) pauses_.fetch_add(1);
     paused = true;
     if (over_entries || over_bytes) {
-      client_->WaitForAck(over_entries ? seq - limits_.max_unacked_entries : acked + 1, std::chrono::milliseconds(50));
+      client_->WaitForAck(over_entries ? seq - limits_.max_unacked_entries : acked + 1,
+                          std::chrono::milliseconds(50));
     } else {
       client_->WaitForReplayed(seq - limits_.max_unreplayed_entries, std::chrono::milliseconds(50));
     }

@@ -28,7 +28,8 @@ struct SinkLimits {
 class ReplicationSink final : public replay::LogSink {
  public:
   // `client` is not owned and must outlive the sink.
-  ReplicationSink(ReplicationClient* client, SinkLimits limits) : client_(client), limits_(limits) {}
+  ReplicationSink(ReplicationClient* client, SinkLimits limits)
+      : client_(client), limits_(limits) {}
 
   absl::Status Append(proto::LogEntry& entry) override;
   absl::Status Flush(bool) override { return absl::OkStatus(); }  // entries leave as they come

@@ -33,7 +33,8 @@ std::string Sha256(std::span<const uint8_t> data) {
 
 absl::StatusOr<std::string> Sha256File(const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return absl::NotFoundError(absl::StrFormat("cannot open %s: %s", path, strerror(errno)));
+  if (fd < 0)
+    return absl::NotFoundError(absl::StrFormat("cannot open %s: %s", path, strerror(errno)));
   std::unique_ptr<EVP_MD_CTX, CtxFree> c(EVP_MD_CTX_new());
   EVP_DigestInit_ex(c.get(), EVP_sha256(), nullptr);
   std::vector<uint8_t> buf(1 << 20);

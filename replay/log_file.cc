@@ -102,7 +102,8 @@ std::vector<uint8_t> EncodeFrame(const google::protobuf::MessageLite& msg) {
   std::string payload = msg.SerializeAsString();
   std::vector<uint8_t> out(kLogFrameHeaderSize + payload.size());
   Put32(out.data(), static_cast<uint32_t>(payload.size()));
-  Put32(out.data() + 4, vmm::Crc32({reinterpret_cast<const uint8_t*>(payload.data()), payload.size()}));
+  Put32(out.data() + 4,
+        vmm::Crc32({reinterpret_cast<const uint8_t*>(payload.data()), payload.size()}));
   std::memcpy(out.data() + kLogFrameHeaderSize, payload.data(), payload.size());
   return out;
 }
@@ -117,7 +118,9 @@ std::vector<uint8_t> EncodeFileHeader() {
 absl::StatusOr<std::unique_ptr<LogWriter>> LogWriter::Create(const std::string& path,
                                                              const proto::LogHeader& header) {
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return absl::InvalidArgumentError(absl::StrFormat("cannot create log %s: %s", path, strerror(errno)));
+  if (fd < 0)
+    return absl::InvalidArgumentError(
+        absl::StrFormat("cannot create log %s: %s", path, strerror(errno)));
   std::unique_ptr<LogWriter> w(new LogWriter(fd, path));
   w->buf_ = EncodeFileHeader();
   proto::LogHeader h = header;
@@ -138,8 +141,8 @@ absl::Status LogWriter::Append(proto::LogEntry& entry) {
   // Serialized straight into the buffer: this runs for every clock read while recording.
   size_t len = entry.ByteSizeLong();
   if (len > kMaxLogFrame) {
-    return absl::ResourceExhaustedError(
-        absl::StrFormat("log entry %u is %u bytes, over the %u-byte limit", seq_, len, kMaxLogFrame));
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "log entry %u is %u bytes, over the %u-byte limit", seq_, len, kMaxLogFrame));
   }
   size_t at = buf_.size();
   buf_.resize(at + kLogFrameHeaderSize + len);
@@ -156,7 +159,8 @@ absl::Status LogWriter::Flush(bool durable) {
   while (off < buf_.size()) {
     ssize_t n = write(fd_, buf_.data() + off, buf_.size() - off);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return absl::InternalError(absl::StrFormat("writing log %s: %s", path_, strerror(errno)));
+    if (n <= 0)
+      return absl::InternalError(absl::StrFormat("writing log %s: %s", path_, strerror(errno)));
     off += static_cast<size_t>(n);
   }
   bytes_ += buf_.size();
@@ -176,19 +180,21 @@ absl::StatusOr<LogReader> LogReader::OpenFile(const std::string& path) {
 absl::StatusOr<LogReader> LogReader::Open(std::vector<uint8_t> bytes, std::string what) {
   LogReader r(std::move(bytes), std::move(what));
   if (r.bytes_.size() < kLogFileHeaderSize) {
-    return absl::DataLossError(absl::StrFormat("%s: truncated: %u bytes, shorter than the log file header",
-                                               r.what_, r.bytes_.size()));
+    return absl::DataLossError(absl::StrFormat(
+        "%s: truncated: %u bytes, shorter than the log file header", r.what_, r.bytes_.size()));
   }
   if (std::memcmp(r.bytes_.data(), kLogMagic, 8) != 0) {
     return absl::InvalidArgumentError(absl::StrFormat("%s: not an ftd log (wrong magic)", r.what_));
   }
   uint32_t version = Get32(r.bytes_.data() + 8);
   if (version != kLogFormatVersion) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "%s: log format version %u, this ftd reads version %u only", r.what_, version, kLogFormatVersion));
+    return absl::FailedPreconditionError(
+        absl::StrFormat("%s: log format version %u, this ftd reads version %u only", r.what_,
+                        version, kLogFormatVersion));
   }
   if (Get32(r.bytes_.data() + 12) != 0) {
-    return absl::InvalidArgumentError(absl::StrFormat("%s: reserved header field is not zero", r.what_));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: reserved header field is not zero", r.what_));
   }
   r.off_ = kLogFileHeaderSize;
   std::span<const uint8_t> payload;
@@ -197,8 +203,9 @@ absl::StatusOr<LogReader> LogReader::Open(std::vector<uint8_t> bytes, std::strin
     return absl::DataLossError(absl::StrFormat("%s: the log header does not parse", r.what_));
   }
   if (r.header_.format_version() != kLogFormatVersion) {
-    return absl::FailedPreconditionError(absl::StrFormat("%s: log header says format version %u, expected %u",
-                                                         r.what_, r.header_.format_version(), kLogFormatVersion));
+    return absl::FailedPreconditionError(
+        absl::StrFormat("%s: log header says format version %u, expected %u", r.what_,
+                        r.header_.format_version(), kLogFormatVersion));
   }
   r.last_exit_ = r.header_.start_exit_index();
   return r;
@@ -207,23 +214,25 @@ absl::StatusOr<LogReader> LogReader::Open(std::vector<uint8_t> bytes, std::strin
 absl::Status LogReader::ReadFrame(std::span<const uint8_t>* payload, const char* kind) {
   size_t left = bytes_.size() - off_;
   if (left < kLogFrameHeaderSize) {
-    return absl::DataLossError(absl::StrFormat("%s: truncated %s at offset %u (%u of %u frame header bytes)",
-                                               what_, kind, off_, left, kLogFrameHeaderSize));
+    return absl::DataLossError(
+        absl::StrFormat("%s: truncated %s at offset %u (%u of %u frame header bytes)", what_, kind,
+                        off_, left, kLogFrameHeaderSize));
   }
   uint32_t len = Get32(&bytes_[off_]);
   uint32_t crc = Get32(&bytes_[off_ + 4]);
   if (len > kMaxLogFrame) {
-    return absl::ResourceExhaustedError(absl::StrFormat(
-        "%s: %s at offset %u claims %u bytes, over the %u-byte limit (corrupted?)", what_, kind, off_, len,
-        kMaxLogFrame));
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("%s: %s at offset %u claims %u bytes, over the %u-byte limit (corrupted?)",
+                        what_, kind, off_, len, kMaxLogFrame));
   }
   if (left - kLogFrameHeaderSize < len) {
-    return absl::DataLossError(absl::StrFormat("%s: truncated %s at offset %u (%u of %u bytes)", what_, kind,
-                                               off_, left - kLogFrameHeaderSize, len));
+    return absl::DataLossError(absl::StrFormat("%s: truncated %s at offset %u (%u of %u bytes)",
+                                               what_, kind, off_, left - kLogFrameHeaderSize, len));
   }
   *payload = std::span<const uint8_t>(&bytes_[off_ + kLogFrameHeaderSize], len);
   if (vmm::Crc32(*payload) != crc) {
-    return absl::DataLossError(absl::StrFormat("%s: %s at offset %u is corrupted (CRC mismatch)", what_, kind, off_));
+    return absl::DataLossError(
+        absl::StrFormat("%s: %s at offset %u is corrupted (CRC mismatch)", what_, kind, off_));
   }
   off_ += kLogFrameHeaderSize + len;
   return absl::OkStatus();
@@ -248,17 +257,19 @@ size_t LogReader::FindIntactEntry(size_t from) const {
 absl::Status LogReader::Failed(size_t at, const std::string& kind, const std::string& why) {
   const size_t next = FindIntactEntry(at + 1);
   if (next == SIZE_MAX) {
-    error_ = Tagged(absl::DataLossError(absl::StrFormat(
-                        "%s: %s at offset %u %s, and no intact entry follows it: a torn tail (the %u "
-                        "entries before it are intact)",
-                        what_, kind, at, why, last_seq_)),
-                    kTorn);
+    error_ =
+        Tagged(absl::DataLossError(absl::StrFormat(
+                   "%s: %s at offset %u %s, and no intact entry follows it: a torn tail (the %u "
+                   "entries before it are intact)",
+                   what_, kind, at, why, last_seq_)),
+               kTorn);
   } else {
-    error_ = Tagged(absl::DataLossError(absl::StrFormat(
-                        "%s: %s at offset %u %s, and intact entries follow it (the next at offset %u): the "
-                        "log is damaged, not torn",
-                        what_, kind, at, why, next)),
-                    kDamaged);
+    error_ = Tagged(
+        absl::DataLossError(absl::StrFormat(
+            "%s: %s at offset %u %s, and intact entries follow it (the next at offset %u): the "
+            "log is damaged, not torn",
+            what_, kind, at, why, next)),
+        kDamaged);
   }
   return error_;
 }
@@ -270,36 +281,43 @@ absl::StatusOr<std::optional<proto::LogEntry>> LogReader::Next() {
   const std::string kind = absl::StrFormat("entry %u", last_seq_ + 1);
   const size_t left = bytes_.size() - at;
   if (left < kLogFrameHeaderSize) {
-    return Failed(at, kind, absl::StrFormat("is truncated (%u of %u frame header bytes)", left, kLogFrameHeaderSize));
+    return Failed(
+        at, kind,
+        absl::StrFormat("is truncated (%u of %u frame header bytes)", left, kLogFrameHeaderSize));
   }
   const uint32_t len = Get32(&bytes_[at]);
   const uint32_t crc = Get32(&bytes_[at + 4]);
   if (len > kMaxLogFrame) {
-    return Failed(at, kind, absl::StrFormat("claims %u bytes, over the %u-byte limit", len, kMaxLogFrame));
+    return Failed(at, kind,
+                  absl::StrFormat("claims %u bytes, over the %u-byte limit", len, kMaxLogFrame));
   }
   if (left - kLogFrameHeaderSize < len) {
-    return Failed(at, kind, absl::StrFormat("is truncated (%u of %u bytes)", left - kLogFrameHeaderSize, len));
+    return Failed(
+        at, kind,
+        absl::StrFormat("is truncated (%u of %u bytes)", left - kLogFrameHeaderSize, len));
   }
   std::span<const uint8_t> payload(&bytes_[at + kLogFrameHeaderSize], len);
   if (vmm::Crc32(payload) != crc) return Failed(at, kind, "is corrupted (CRC mismatch)");
   proto::LogEntry e;
-  if (!e.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) return Failed(at, kind, "does not parse");
+  if (!e.ParseFromArray(payload.data(), static_cast<int>(payload.size())))
+    return Failed(at, kind, "does not parse");
   if (e.event_case() == proto::LogEntry::EVENT_NOT_SET) {
     return Failed(at, kind, "carries no event (written by a newer ftd?)");
   }
   // An intact entry out of order is never a torn write.
   if (e.seq() != last_seq_ + 1) {
     error_ = Tagged(absl::DataLossError(absl::StrFormat(
-                        "%s: %s at offset %u has sequence number %u: the log is damaged, not torn", what_, kind,
-                        at, e.seq())),
+                        "%s: %s at offset %u has sequence number %u: the log is damaged, not torn",
+                        what_, kind, at, e.seq())),
                     kDamaged);
     return error_;
   }
   if (e.exit_index() < last_exit_) {
-    error_ = Tagged(absl::DataLossError(absl::StrFormat(
-                        "%s: %s at offset %u goes back to exit %u from exit %u: the log is damaged, not torn",
-                        what_, kind, at, e.exit_index(), last_exit_)),
-                    kDamaged);
+    error_ = Tagged(
+        absl::DataLossError(absl::StrFormat(
+            "%s: %s at offset %u goes back to exit %u from exit %u: the log is damaged, not torn",
+            what_, kind, at, e.exit_index(), last_exit_)),
+        kDamaged);
     return error_;
   }
   off_ = at + kLogFrameHeaderSize + len;

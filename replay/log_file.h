@@ -141,7 +141,8 @@ class LogReader final : public EntrySource {
   uint64_t size() const { return bytes_.size(); }
 
  private:
-  LogReader(std::vector<uint8_t> bytes, std::string what) : bytes_(std::move(bytes)), what_(std::move(what)) {}
+  LogReader(std::vector<uint8_t> bytes, std::string what)
+      : bytes_(std::move(bytes)), what_(std::move(what)) {}
   // Reads the frame at off_; sets *payload.
   absl::Status ReadFrame(std::span<const uint8_t>* payload, const char* kind);
   // The error for the entry at `at` failing with `why`: a torn tail when no intact entry

@@ -11,10 +11,13 @@ absl::StatusOr<std::unique_ptr<RecordSession>> RecordSession::Boot(std::unique_p
                                                                    RecordOptions options) {
   auto recorder = Recorder::Create(std::move(options.open_sink), options.epoch_interval_ns);
   if (!recorder.ok()) return recorder.status();
-  std::unique_ptr<RecordSession> s(new RecordSession(std::move(kvm), std::move(image), options.disk_path));
+  std::unique_ptr<RecordSession> s(
+      new RecordSession(std::move(kvm), std::move(image), options.disk_path));
   Recorder* r = recorder->get();
-  guest.config.input_timing = vmm::MachineConfig::InputTiming::kAtPoints;  // every input logged at a point
-  auto machine = vmm::Machine::Boot(*s->kvm_, std::move(guest), std::move(console), std::move(*recorder));
+  guest.config.input_timing =
+      vmm::MachineConfig::InputTiming::kAtPoints;  // every input logged at a point
+  auto machine =
+      vmm::Machine::Boot(*s->kvm_, std::move(guest), std::move(console), std::move(*recorder));
   if (!machine.ok()) return machine.status();
   s->machine_ = std::move(*machine);
   s->recorder_ = r;
@@ -30,7 +33,8 @@ absl::Status RecordSession::Start() {
 absl::Status RecordSession::Finish(const vmm::RunOutcome& outcome) {
   auto final_state = machine_->CaptureEpochState();
   if (!final_state.ok()) return final_state.status();
-  return recorder_->Finish(outcome.kind == vmm::RunOutcome::Kind::kGuestExit, outcome.status, &*final_state);
+  return recorder_->Finish(outcome.kind == vmm::RunOutcome::Kind::kGuestExit, outcome.status,
+                           &*final_state);
 }
 
 }  // namespace ftd::replay

@@ -30,7 +30,9 @@ class RecordSession {
                                                              RecordOptions options);
   // Starts the log at the machine's current point: header() is complete from here on.
   absl::Status Start();
-  absl::StatusOr<vmm::RunOutcome> Run(const vmm::RunLimits& limits = {}) { return machine_->Run(limits); }
+  absl::StatusOr<vmm::RunOutcome> Run(const vmm::RunLimits& limits = {}) {
+    return machine_->Run(limits);
+  }
   // The end of the recording at `outcome`: the final state's epoch hash and a LogEnd,
   // flushed to stable storage.
   absl::Status Finish(const vmm::RunOutcome& outcome);

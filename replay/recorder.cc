@@ -31,7 +31,8 @@ absl::StatusOr<std::unique_ptr<Recorder>> Recorder::Create(const std::string& pa
 
 absl::StatusOr<std::unique_ptr<Recorder>> Recorder::Create(SinkFactory open_sink,
                                                            uint64_t epoch_interval_ns) {
-  if (epoch_interval_ns == 0) return absl::InvalidArgumentError("the epoch interval must be positive");
+  if (epoch_interval_ns == 0)
+    return absl::InvalidArgumentError("the epoch interval must be positive");
   return std::unique_ptr<Recorder>(new Recorder(std::move(open_sink), epoch_interval_ns));
 }
 
@@ -129,7 +130,8 @@ absl::Status Recorder::Epoch(const vmm::EpochState& state) {
   return status_;
 }
 
-absl::Status Recorder::Finish(bool guest_exited, uint32_t status, const vmm::EpochState* final_state) {
+absl::Status Recorder::Finish(bool guest_exited, uint32_t status,
+                              const vmm::EpochState* final_state) {
   if (!writer_) return status_;
   if (final_state != nullptr) {
     proto::LogEntry e;

@@ -18,7 +18,8 @@ inline constexpr uint64_t kDefaultEpochIntervalNs = 100'000'000;  // 100 ms of g
 class Recorder final : public vmm::InputSource {
  public:
   // Opens the sink once the header is known (Start()).
-  using SinkFactory = std::function<absl::StatusOr<std::unique_ptr<LogSink>>(const proto::LogHeader&)>;
+  using SinkFactory =
+      std::function<absl::StatusOr<std::unique_ptr<LogSink>>(const proto::LogHeader&)>;
   // Records to a log file; the header is written by Start(), once the machine exists.
   static absl::StatusOr<std::unique_ptr<Recorder>> Create(const std::string& path,
                                                           uint64_t epoch_interval_ns);
@@ -32,7 +33,8 @@ class Recorder final : public vmm::InputSource {
   const proto::LogHeader& header() const { return header_; }
   // The end of the run: a LogEnd entry, then the log is flushed to disk.
   // `final_state`, when given, is logged as a last epoch hash (the final state's).
-  absl::Status Finish(bool guest_exited, uint32_t status, const vmm::EpochState* final_state = nullptr);
+  absl::Status Finish(bool guest_exited, uint32_t status,
+                      const vmm::EpochState* final_state = nullptr);
 
   vmm::Clock& clock() override { return clock_; }
   uint64_t GuestTimeNs() override;

@@ -18,7 +18,8 @@ absl::StatusOr<proto::LogHeader> RecordingHeader(vmm::Machine& m, std::span<cons
   mc->set_net(c.net);
   mc->set_mac(std::string(c.mac.begin(), c.mac.end()));
   const auto& cpuid = m.cpuid();
-  h.set_cpuid(std::string(reinterpret_cast<const char*>(cpuid.data()), cpuid.size() * sizeof(cpuid[0])));
+  h.set_cpuid(
+      std::string(reinterpret_cast<const char*>(cpuid.data()), cpuid.size() * sizeof(cpuid[0])));
   if (auto geo = m.disk_geometry()) {
     auto digest = Sha256File(disk_path);
     if (!digest.ok()) return digest.status();
@@ -32,7 +33,8 @@ absl::StatusOr<proto::LogHeader> RecordingHeader(vmm::Machine& m, std::span<cons
   return h;
 }
 
-absl::StatusOr<vmm::MachineConfig> ConfigFromLog(const proto::LogHeader& h, const HostResources& host) {
+absl::StatusOr<vmm::MachineConfig> ConfigFromLog(const proto::LogHeader& h,
+                                                 const HostResources& host) {
   vmm::MachineConfig c;
   c.mem_size = h.config().mem_size();
   c.cmdline = h.config().cmdline();

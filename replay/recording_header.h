@@ -13,8 +13,8 @@ namespace ftd::replay {
 
 // This host's part of a replayed machine: the files and devices the log does not name.
 struct HostResources {
-  std::string disk;           // a copy of the disk as it was when recording began (empty: none)
-  std::string net = "none";   // "none" or "tap:IFNAME"; "none" keeps the recorded network
+  std::string disk;          // a copy of the disk as it was when recording began (empty: none)
+  std::string net = "none";  // "none" or "tap:IFNAME"; "none" keeps the recorded network
   bool replay_writes_disk = true;  // false: a shared disk a live primary still writes
 };
 
@@ -23,6 +23,7 @@ absl::StatusOr<proto::LogHeader> RecordingHeader(vmm::Machine& m, std::span<cons
                                                  const std::string& disk_path);
 // The machine configuration that replays a log: what it was recorded with, on this host's
 // resources, with inputs from the log (InputTiming::kAtPoints, Backends::kLog).
-absl::StatusOr<vmm::MachineConfig> ConfigFromLog(const proto::LogHeader& h, const HostResources& host);
+absl::StatusOr<vmm::MachineConfig> ConfigFromLog(const proto::LogHeader& h,
+                                                 const HostResources& host);
 
 }  // namespace ftd::replay

@@ -7,19 +7,21 @@ namespace ftd::replay {
 
 ReplaySession::~ReplaySession() = default;
 
-absl::Status ReplaySession::CheckInputs(const proto::LogHeader& header, std::span<const uint8_t> image,
+absl::Status ReplaySession::CheckInputs(const proto::LogHeader& header,
+                                        std::span<const uint8_t> image,
                                         const ReplayOptions& options) {
   if (Sha256(image) != header.config().image_sha256()) {
-    return absl::InvalidArgumentError(absl::StrFormat("%s is not the image %s was recorded with (sha256 %s, the log has %s)",
-                                                      options.image_name, options.log_name, Hex(Sha256(image)),
-                                                      Hex(header.config().image_sha256())));
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s is not the image %s was recorded with (sha256 %s, the log has %s)", options.image_name,
+        options.log_name, Hex(Sha256(image)), Hex(header.config().image_sha256())));
   }
   if (!options.host.disk.empty()) {
     auto digest = Sha256File(options.host.disk);
     if (!digest.ok()) return digest.status();
     if (*digest != header.disk_sha256()) {
       return absl::InvalidArgumentError(absl::StrFormat(
-          "disk %s does not match the disk %s started from (sha256 %s, the log has %s): give a copy "
+          "disk %s does not match the disk %s started from (sha256 %s, the log has %s): give a "
+          "copy "
           "of the disk as it was when recording began",
           options.host.disk, options.log_name, Hex(*digest), Hex(header.disk_sha256())));
     }
@@ -27,23 +29,22 @@ absl::Status ReplaySession::CheckInputs(const proto::LogHeader& header, std::spa
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<ReplaySession>> ReplaySession::Open(std::unique_ptr<vmm::Kvm> kvm, LogReader log,
+absl::StatusOr<std::unique_ptr<ReplaySession>> ReplaySession::Open(std::unique_ptr<vmm::Kvm> kvm,
+                                                                   LogReader log,
                                                                    std::span<const uint8_t> image,
                                                                    const ReplayOptions& options,
                                                                    vmm::ConsoleOutput console) {
   const proto::LogHeader header = log.header();
   if (auto st = CheckInputs(header, image, options); !st.ok()) return st;
   auto source = std::make_unique<LogReader>(std::move(log));
-  return Start(std::move(kvm), header, std::move(source), image, proto::Snapshot(), options, std::move(console));
+  return Start(std::move(kvm), header, std::move(source), image, proto::Snapshot(), options,
+               std::move(console));
 }
 
-absl::StatusOr<std::unique_ptr<ReplaySession>> ReplaySession::Start(std::unique_ptr<vmm::Kvm> kvm,
-                                                                    const proto::LogHeader& header,
-                                                                    std::unique_ptr<EntrySource> source,
-                                                                    std::span<const uint8_t> image,
-                                                                    const proto::Snapshot& snapshot,
-                                                                    const ReplayOptions& options,
-                                                                    vmm::ConsoleOutput console) {
+absl::StatusOr<std::unique_ptr<ReplaySession>> ReplaySession::Start(
+    std::unique_ptr<vmm::Kvm> kvm, const proto::LogHeader& header,
+    std::unique_ptr<EntrySource> source, std::span<const uint8_t> image,
+    const proto::Snapshot& snapshot, const ReplayOptions& options, vmm::ConsoleOutput console) {
   auto config = ConfigFromLog(header, options.host);
   if (!config.ok()) return config.status();
   std::unique_ptr<ReplaySession> s(new ReplaySession(std::move(kvm)));
@@ -59,11 +60,13 @@ absl::StatusOr<std::unique_ptr<ReplaySession>> ReplaySession::Start(std::unique_
     }
     auto guest = vmm::LoadGuest(*config, image);
     if (!guest.ok()) return absl::InvalidArgumentError(guest.status().message());
-    machine = vmm::Machine::Boot(*s->kvm_, std::move(*guest), std::move(console), std::move(replayer));
+    machine =
+        vmm::Machine::Boot(*s->kvm_, std::move(*guest), std::move(console), std::move(replayer));
   } else {
     if (snapshot.exit_index() != header.start_exit_index()) {
-      return absl::InvalidArgumentError(absl::StrFormat("the state is at exit %u, the log starts at exit %u",
-                                                        snapshot.exit_index(), header.start_exit_index()));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("the state is at exit %u, the log starts at exit %u",
+                          snapshot.exit_index(), header.start_exit_index()));
     }
     vmm::RestoreOptions ropt;
     ropt.input = std::move(replayer);
@@ -92,8 +95,9 @@ absl::StatusOr<vmm::RunOutcome> ReplaySession::Run(const vmm::RunLimits& limits)
   // A damaged log (not a torn tail) is refused whatever the run made of it: a divergence or a
   // guest exit that met the damage is the damage's doing. Stopping before it (--until) is fine.
   const absl::Status& tail = replayer_->tail_error();
-  const bool stopped_early = outcome.ok() && (outcome->kind == vmm::RunOutcome::Kind::kStoppedAtPoint ||
-                                              outcome->kind == vmm::RunOutcome::Kind::kStopRequested);
+  const bool stopped_early =
+      outcome.ok() && (outcome->kind == vmm::RunOutcome::Kind::kStoppedAtPoint ||
+                       outcome->kind == vmm::RunOutcome::Kind::kStopRequested);
   if (!tail.ok() && !IsTornTail(tail) && !stopped_early) return tail;
   return outcome;
 }
@@ -109,8 +113,8 @@ absl::Status ReplaySession::CheckFinalEpoch(const vmm::RunOutcome& outcome) {
   const absl::Status& tail = replayer_->tail_error();
   if (!tail.ok() && !IsTornTail(tail)) return tail;
   if (outcome.kind == vmm::RunOutcome::Kind::kGuestExit && !replayer_->AtEnd()) {
-    return absl::AbortedError(absl::StrFormat("divergence at exit %u: the guest exited, but the log goes on",
-                                              machine_->exit_index()));
+    return absl::AbortedError(absl::StrFormat(
+        "divergence at exit %u: the guest exited, but the log goes on", machine_->exit_index()));
   }
   return absl::OkStatus();
 }

@@ -39,19 +39,17 @@ class ReplaySession {
   static absl::Status CheckInputs(const proto::LogHeader& header, std::span<const uint8_t> image,
                                   const ReplayOptions& options);
   // `ftd replay`: boots `image` (CheckInputs) and replays `log`.
-  static absl::StatusOr<std::unique_ptr<ReplaySession>> Open(std::unique_ptr<vmm::Kvm> kvm, LogReader log,
+  static absl::StatusOr<std::unique_ptr<ReplaySession>> Open(std::unique_ptr<vmm::Kvm> kvm,
+                                                             LogReader log,
                                                              std::span<const uint8_t> image,
                                                              const ReplayOptions& options,
                                                              vmm::ConsoleOutput console);
   // The backup: entries after `header` come from `source`; the machine starts from the
   // primary's state at header.start_exit_index (the boot image at 0, else `snapshot`).
-  static absl::StatusOr<std::unique_ptr<ReplaySession>> Start(std::unique_ptr<vmm::Kvm> kvm,
-                                                              const proto::LogHeader& header,
-                                                              std::unique_ptr<EntrySource> source,
-                                                              std::span<const uint8_t> image,
-                                                              const proto::Snapshot& snapshot,
-                                                              const ReplayOptions& options,
-                                                              vmm::ConsoleOutput console);
+  static absl::StatusOr<std::unique_ptr<ReplaySession>> Start(
+      std::unique_ptr<vmm::Kvm> kvm, const proto::LogHeader& header,
+      std::unique_ptr<EntrySource> source, std::span<const uint8_t> image,
+      const proto::Snapshot& snapshot, const ReplayOptions& options, vmm::ConsoleOutput console);
   ~ReplaySession();
 
   // Runs to an outcome. A damaged log (an entry that fails its checks with intact entries
@@ -71,7 +69,9 @@ class ReplaySession {
   // A torn tail the replay stopped before (OK when the log ended cleanly or goes on).
   const absl::Status& tail_error() const { return replayer_->tail_error(); }
   // Called on the vCPU thread after each entry is replayed, with its seq (the backup's ack).
-  void set_on_replayed(std::function<void(uint64_t seq)> f) { replayer_->set_on_replayed(std::move(f)); }
+  void set_on_replayed(std::function<void(uint64_t seq)> f) {
+    replayer_->set_on_replayed(std::move(f));
+  }
 
  private:
   explicit ReplaySession(std::unique_ptr<vmm::Kvm> kvm) : kvm_(std::move(kvm)) {}

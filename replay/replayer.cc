@@ -50,15 +50,31 @@ void DiffRegs(const std::string& a, const std::string& b, std::vector<std::strin
   std::memcpy(&sb, b.data() + sizeof rb, sizeof sb);
 #define FTD_REG(name, x, y) \
   if ((x) != (y)) out->push_back(absl::StrFormat("%s recorded %#x replayed %#x", name, (x), (y)))
-  FTD_REG("rax", ra.rax, rb.rax); FTD_REG("rbx", ra.rbx, rb.rbx); FTD_REG("rcx", ra.rcx, rb.rcx);
-  FTD_REG("rdx", ra.rdx, rb.rdx); FTD_REG("rsi", ra.rsi, rb.rsi); FTD_REG("rdi", ra.rdi, rb.rdi);
-  FTD_REG("rsp", ra.rsp, rb.rsp); FTD_REG("rbp", ra.rbp, rb.rbp); FTD_REG("r8", ra.r8, rb.r8);
-  FTD_REG("r9", ra.r9, rb.r9); FTD_REG("r10", ra.r10, rb.r10); FTD_REG("r11", ra.r11, rb.r11);
-  FTD_REG("r12", ra.r12, rb.r12); FTD_REG("r13", ra.r13, rb.r13); FTD_REG("r14", ra.r14, rb.r14);
-  FTD_REG("r15", ra.r15, rb.r15); FTD_REG("rip", ra.rip, rb.rip); FTD_REG("rflags", ra.rflags, rb.rflags);
-  FTD_REG("cr0", sa.cr0, sb.cr0); FTD_REG("cr2", sa.cr2, sb.cr2); FTD_REG("cr3", sa.cr3, sb.cr3);
-  FTD_REG("cr4", sa.cr4, sb.cr4); FTD_REG("efer", sa.efer, sb.efer);
-  FTD_REG("cs", sa.cs.selector, sb.cs.selector); FTD_REG("ss", sa.ss.selector, sb.ss.selector);
+  FTD_REG("rax", ra.rax, rb.rax);
+  FTD_REG("rbx", ra.rbx, rb.rbx);
+  FTD_REG("rcx", ra.rcx, rb.rcx);
+  FTD_REG("rdx", ra.rdx, rb.rdx);
+  FTD_REG("rsi", ra.rsi, rb.rsi);
+  FTD_REG("rdi", ra.rdi, rb.rdi);
+  FTD_REG("rsp", ra.rsp, rb.rsp);
+  FTD_REG("rbp", ra.rbp, rb.rbp);
+  FTD_REG("r8", ra.r8, rb.r8);
+  FTD_REG("r9", ra.r9, rb.r9);
+  FTD_REG("r10", ra.r10, rb.r10);
+  FTD_REG("r11", ra.r11, rb.r11);
+  FTD_REG("r12", ra.r12, rb.r12);
+  FTD_REG("r13", ra.r13, rb.r13);
+  FTD_REG("r14", ra.r14, rb.r14);
+  FTD_REG("r15", ra.r15, rb.r15);
+  FTD_REG("rip", ra.rip, rb.rip);
+  FTD_REG("rflags", ra.rflags, rb.rflags);
+  FTD_REG("cr0", sa.cr0, sb.cr0);
+  FTD_REG("cr2", sa.cr2, sb.cr2);
+  FTD_REG("cr3", sa.cr3, sb.cr3);
+  FTD_REG("cr4", sa.cr4, sb.cr4);
+  FTD_REG("efer", sa.efer, sb.efer);
+  FTD_REG("cs", sa.cs.selector, sb.cs.selector);
+  FTD_REG("ss", sa.ss.selector, sb.ss.selector);
 #undef FTD_REG
 }
 
@@ -74,8 +90,9 @@ std::string FormatRegs(const std::string& bytes) {
       "rax=%#x rbx=%#x rcx=%#x rdx=%#x\nrsi=%#x rdi=%#x rsp=%#x rbp=%#x\n"
       "r8=%#x r9=%#x r10=%#x r11=%#x\nr12=%#x r13=%#x r14=%#x r15=%#x\n"
       "rip=%#x rflags=%#x\ncs=%#x ss=%#x cr0=%#x cr3=%#x cr4=%#x efer=%#x\n",
-      r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rsp, r.rbp, r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14,
-      r.r15, r.rip, r.rflags, s.cs.selector, s.ss.selector, s.cr0, s.cr3, s.cr4, s.efer);
+      r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rsp, r.rbp, r.r8, r.r9, r.r10, r.r11, r.r12,
+      r.r13, r.r14, r.r15, r.rip, r.rflags, s.cs.selector, s.ss.selector, s.cr0, s.cr3, s.cr4,
+      s.efer);
 }
 
 std::string DiffEpoch(const proto::EpochHash& rec, const proto::EpochHash& rep) {
@@ -96,8 +113,8 @@ std::string DiffEpoch(const proto::EpochHash& rec, const proto::EpochHash& rep) 
     }
   }
   if (differing > 0) {
-    parts.push_back(absl::StrFormat("memory: %u page(s) differ, at %s%s", differing, absl::StrJoin(pages, " "),
-                                    differing > 16 ? " ..." : ""));
+    parts.push_back(absl::StrFormat("memory: %u page(s) differ, at %s%s", differing,
+                                    absl::StrJoin(pages, " "), differing > 16 ? " ..." : ""));
   }
   return absl::StrJoin(parts, "\n  ");
 }
@@ -160,8 +177,8 @@ absl::Status Replayer::AtPoint(uint64_t exit_index) {
   exit_index_ = exit_index;
   const proto::LogEntry* h = Head();
   if (h != nullptr && h->exit_index() < exit_index_) {
-    Diverge(absl::StrFormat("the log still has %s for exit %u, which the replay has passed", EntryName(*h),
-                            h->exit_index()));
+    Diverge(absl::StrFormat("the log still has %s for exit %u, which the replay has passed",
+                            EntryName(*h), h->exit_index()));
   }
   return status_;
 }
@@ -173,7 +190,8 @@ uint64_t Replayer::ReplayClock::MonotonicNs() {
     r_->last_guest_ns_ = std::max(r_->last_guest_ns_, r_->tail_clock_->MonotonicNs());
     return r_->last_guest_ns_;
   }
-  if (h == nullptr || h->exit_index() != r_->exit_index_ || !h->has_clock() || h->clock().realtime()) {
+  if (h == nullptr || h->exit_index() != r_->exit_index_ || !h->has_clock() ||
+      h->clock().realtime()) {
     r_->Diverge("the guest read the clock; " + r_->DescribeHead());
     return r_->last_guest_ns_;
   }
@@ -189,7 +207,8 @@ int64_t Replayer::ReplayClock::RealtimeNs() {
     r_->last_realtime_ns_ = std::max(r_->last_realtime_ns_, r_->tail_clock_->RealtimeNs());
     return r_->last_realtime_ns_;
   }
-  if (h == nullptr || h->exit_index() != r_->exit_index_ || !h->has_clock() || !h->clock().realtime()) {
+  if (h == nullptr || h->exit_index() != r_->exit_index_ || !h->has_clock() ||
+      !h->clock().realtime()) {
     r_->Diverge("the guest read the wall clock; " + r_->DescribeHead());
     return r_->last_realtime_ns_;
   }
@@ -200,8 +219,8 @@ int64_t Replayer::ReplayClock::RealtimeNs() {
 
 absl::StatusOr<std::vector<vmm::HostEvent>> Replayer::Events(std::vector<vmm::HostEvent>) {
   std::vector<vmm::HostEvent> out;
-  for (const proto::LogEntry* h = Head(); h != nullptr && h->exit_index() == exit_index_ && IsHostEvent(*h);
-       h = Head()) {
+  for (const proto::LogEntry* h = Head();
+       h != nullptr && h->exit_index() == exit_index_ && IsHostEvent(*h); h = Head()) {
     if (h->has_serial()) {
       out.push_back(vmm::SerialInputEvent{{h->serial().data().begin(), h->serial().data().end()}});
     } else if (h->has_block()) {
@@ -265,8 +284,8 @@ absl::Status Replayer::Epoch(const vmm::EpochState& state) {
   }
   std::string diff = DiffEpoch(recorded, replayed);
   if (!diff.empty()) {
-    Diverge(absl::StrFormat("epoch %u (guest time %u ns) differs from the recording:\n  %s", epochs_,
-                            recorded.guest_ns(), diff));
+    Diverge(absl::StrFormat("epoch %u (guest time %u ns) differs from the recording:\n  %s",
+                            epochs_, recorded.guest_ns(), diff));
   }
   return status_;
 }

@@ -6,7 +6,8 @@ namespace ftd::vmm {
 
 absl::Status Bus::Register(uint64_t base, uint64_t size, Device* device) {
   if (device == nullptr || size == 0) {
-    return absl::InvalidArgumentError(absl::StrFormat("%s bus: empty registration at %#x", name_, base));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s bus: empty registration at %#x", name_, base));
   }
   if (base + size < base) {
     return absl::InvalidArgumentError(
@@ -14,8 +15,8 @@ absl::Status Bus::Register(uint64_t base, uint64_t size, Device* device) {
   }
   auto next = ranges_.lower_bound(base);
   if (next != ranges_.end() && next->first < base + size) {
-    return absl::AlreadyExistsError(absl::StrFormat("%s bus: %s at [%#x,%#x) overlaps %s at %#x", name_,
-                                                    device->Name(), base, base + size,
+    return absl::AlreadyExistsError(absl::StrFormat("%s bus: %s at [%#x,%#x) overlaps %s at %#x",
+                                                    name_, device->Name(), base, base + size,
                                                     next->second.device->Name(), next->first));
   }
   if (next != ranges_.begin()) {

@@ -39,12 +39,13 @@ absl::StatusOr<std::span<const uint8_t>> UnwrapEnvelope(const EnvelopeKind& kind
                                                         std::span<const uint8_t> file,
                                                         std::string_view what) {
   if (file.size() < kEnvelopeHeaderSize) {
-    return absl::DataLossError(absl::StrFormat("%s: truncated (%u bytes, the header alone is %u)", what,
-                                               file.size(), kEnvelopeHeaderSize));
+    return absl::DataLossError(absl::StrFormat("%s: truncated (%u bytes, the header alone is %u)",
+                                               what, file.size(), kEnvelopeHeaderSize));
   }
   if (std::memcmp(file.data(), kind.magic.data(), 8) != 0) {
-    return absl::InvalidArgumentError(absl::StrFormat("%s: not a %s file (wrong magic)", what,
-                                                      std::string(kind.magic.data(), strnlen(kind.magic.data(), 8))));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: not a %s file (wrong magic)", what,
+                        std::string(kind.magic.data(), strnlen(kind.magic.data(), 8))));
   }
   if (Get32(&file[28]) != Crc32(file.first(28))) {
     return absl::DataLossError(absl::StrFormat("%s: header is corrupted (CRC mismatch)", what));
@@ -55,7 +56,8 @@ absl::StatusOr<std::span<const uint8_t>> UnwrapEnvelope(const EnvelopeKind& kind
         "%s: format version %u, this ftd reads version %u only", what, version, kind.version));
   }
   if (Get32(&file[12]) != 0) {
-    return absl::InvalidArgumentError(absl::StrFormat("%s: reserved header field is not zero", what));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: reserved header field is not zero", what));
   }
   uint64_t len = Get64(&file[16]);
   if (len > kind.max_payload) {
@@ -63,8 +65,9 @@ absl::StatusOr<std::span<const uint8_t>> UnwrapEnvelope(const EnvelopeKind& kind
         "%s: payload of %u bytes exceeds the limit of %u bytes", what, len, kind.max_payload));
   }
   if (len != file.size() - kEnvelopeHeaderSize) {
-    return absl::DataLossError(absl::StrFormat("%s: header says %u payload bytes, file has %u (truncated?)",
-                                               what, len, file.size() - kEnvelopeHeaderSize));
+    return absl::DataLossError(
+        absl::StrFormat("%s: header says %u payload bytes, file has %u (truncated?)", what, len,
+                        file.size() - kEnvelopeHeaderSize));
   }
   std::span<const uint8_t> payload = file.subspan(kEnvelopeHeaderSize);
   if (Get32(&file[24]) != Crc32(payload)) {
@@ -76,7 +79,8 @@ absl::StatusOr<std::span<const uint8_t>> UnwrapEnvelope(const EnvelopeKind& kind
 absl::Status WriteFileAtomically(const std::string& path, std::span<const uint8_t> data) {
   std::string tmp = path + ".tmp";
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return absl::InternalError(absl::StrFormat("cannot create %s: %s", tmp, strerror(errno)));
+  if (fd < 0)
+    return absl::InternalError(absl::StrFormat("cannot create %s: %s", tmp, strerror(errno)));
   size_t off = 0;
   while (off < data.size()) {
     ssize_t n = write(fd, data.data() + off, data.size() - off);
@@ -94,7 +98,8 @@ absl::Status WriteFileAtomically(const std::string& path, std::span<const uint8_
     return absl::InternalError(absl::StrFormat("flushing %s: %s", tmp, strerror(errno)));
   }
   if (rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(absl::StrFormat("renaming %s to %s: %s", tmp, path, strerror(errno)));
+    return absl::InternalError(
+        absl::StrFormat("renaming %s to %s: %s", tmp, path, strerror(errno)));
   }
   return absl::OkStatus();
 }

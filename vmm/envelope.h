@@ -29,7 +29,7 @@ inline constexpr size_t kEnvelopeHeaderSize = 32;
 struct EnvelopeKind {
   std::string_view magic;  // exactly 8 bytes
   uint32_t version;
-  uint64_t max_payload;    // larger files are refused before being read
+  uint64_t max_payload;  // larger files are refused before being read
 };
 
 // CRC-32 with zlib's polynomial, over any length.

@@ -25,7 +25,9 @@ std::string DescribeExit(const VcpuExit& exit) {
     std::string operator()(const IrqWindowExit&) const { return "irq-window"; }
     std::string operator()(const ShutdownExit&) const { return "shutdown (triple fault)"; }
     std::string operator()(const InterruptedExit&) const { return "interrupted"; }
-    std::string operator()(const MsrReadExit& e) const { return absl::StrFormat("rdmsr %#x", e.index); }
+    std::string operator()(const MsrReadExit& e) const {
+      return absl::StrFormat("rdmsr %#x", e.index);
+    }
     std::string operator()(const MsrWriteExit& e) const {
       return absl::StrFormat("wrmsr %#x=%#x", e.index, e.data);
     }

@@ -35,8 +35,8 @@ struct InterruptedExit {};
 // RDMSR/WRMSR of an MSR that the MSR filter sends to userspace.
 struct MsrReadExit {
   uint32_t index = 0;
-  uint64_t* data = nullptr;   // the handler stores the value here
-  uint8_t* error = nullptr;   // the handler sets 1 to inject #GP
+  uint64_t* data = nullptr;  // the handler stores the value here
+  uint8_t* error = nullptr;  // the handler sets 1 to inject #GP
 };
 struct MsrWriteExit {
   uint32_t index = 0;
@@ -54,9 +54,9 @@ struct UnknownExit {
   uint32_t reason = 0;
 };
 
-using VcpuExit = std::variant<IoExit, MmioExit, HltExit, IrqWindowExit, ShutdownExit,
-                              InterruptedExit, MsrReadExit, MsrWriteExit, InternalErrorExit,
-                              FailEntryExit, UnknownExit>;
+using VcpuExit =
+    std::variant<IoExit, MmioExit, HltExit, IrqWindowExit, ShutdownExit, InterruptedExit,
+                 MsrReadExit, MsrWriteExit, InternalErrorExit, FailEntryExit, UnknownExit>;
 
 // True for exits the guest caused: the execution points of the determinism contract.
 bool IsPoint(const VcpuExit& exit);

@@ -24,8 +24,9 @@ ExitResult HandleIo(const IoExit& io, ExitContext& ctx) {
     if (!claimed) {
       if (!io.is_write) std::memset(chunk.data(), 0xff, chunk.size());
       if (ctx.unclaimed->FirstTime('p', io.port)) {
-        spdlog::warn("guest {} port {:#x} ({} bytes): no device there; {}", io.is_write ? "wrote" : "read",
-                     io.port, io.size, io.is_write ? "ignored" : "reads as all ones");
+        spdlog::warn("guest {} port {:#x} ({} bytes): no device there; {}",
+                     io.is_write ? "wrote" : "read", io.port, io.size,
+                     io.is_write ? "ignored" : "reads as all ones");
       }
     }
   }
@@ -37,8 +38,9 @@ ExitResult HandleMmio(const MmioExit& m, ExitContext& ctx) {
   if (!claimed) {
     if (!m.is_write) std::memset(m.data.data(), 0xff, m.data.size());
     if (ctx.unclaimed->FirstTime('m', m.addr)) {
-      spdlog::warn("guest {} MMIO {:#x} ({} bytes): no device there; {}", m.is_write ? "wrote" : "read",
-                   m.addr, m.data.size(), m.is_write ? "ignored" : "reads as all ones");
+      spdlog::warn("guest {} MMIO {:#x} ({} bytes): no device there; {}",
+                   m.is_write ? "wrote" : "read", m.addr, m.data.size(),
+                   m.is_write ? "ignored" : "reads as all ones");
     }
   }
   return {};

@@ -49,8 +49,8 @@ GuestMemory::~GuestMemory() {
 
 absl::StatusOr<std::span<uint8_t>> GuestMemory::Span(uint64_t gpa, uint64_t len) const {
   if (!InRange(gpa, len)) {
-    return absl::OutOfRangeError(
-        absl::StrFormat("guest range [%#x, %#x) is outside RAM (%#x bytes)", gpa, gpa + len, size_));
+    return absl::OutOfRangeError(absl::StrFormat(
+        "guest range [%#x, %#x) is outside RAM (%#x bytes)", gpa, gpa + len, size_));
   }
   return std::span<uint8_t>(host_ + gpa, len);
 }

@@ -12,8 +12,8 @@ namespace ftd::vmm {
 HostEventQueue::HostEventQueue() {
   fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (fd_ < 0) {
-    status_ = absl::ResourceExhaustedError(
-        absl::StrFormat("eventfd for host events: %s (raise the open-file limit)", strerror(errno)));
+    status_ = absl::ResourceExhaustedError(absl::StrFormat(
+        "eventfd for host events: %s (raise the open-file limit)", strerror(errno)));
   }
 }
 

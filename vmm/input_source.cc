@@ -21,7 +21,8 @@ absl::Status LiveInput::WaitForHostUsing(HostClock& clock, std::optional<uint64_
   }
   pollfd pfd{wake_fd, POLLIN, 0};
   int r = ppoll(&pfd, 1, timeout, nullptr);
-  if (r < 0 && errno != EINTR) return absl::InternalError(absl::StrFormat("ppoll: %s", strerror(errno)));
+  if (r < 0 && errno != EINTR)
+    return absl::InternalError(absl::StrFormat("ppoll: %s", strerror(errno)));
   return absl::OkStatus();
 }
 

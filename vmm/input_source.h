@@ -2,8 +2,8 @@
 // for the clock, for the host events to apply at a point, and for how to wait while the
 // guest is halted; it never knows whether it is running free, recording or replaying
 // (DESIGN.md: only replay/ decides where an input comes from; the session that builds the
-// machine also sets MachineConfig::input_timing and ::backends to match its source). LiveInput, here, is the
-// host itself; replay/ supplies the Recorder and the Replayer.
+// machine also sets MachineConfig::input_timing and ::backends to match its source). LiveInput,
+// here, is the host itself; replay/ supplies the Recorder and the Replayer.
 #pragma once
 
 #include <cstdint>
@@ -23,7 +23,7 @@ namespace ftd::vmm {
 // The machine's state at a point, for epoch hashes (determinism contract, rule 5).
 struct EpochState {
   uint64_t exit_index = 0;
-  std::string regs;   // struct kvm_regs followed by struct kvm_sregs, raw
+  std::string regs;  // struct kvm_regs followed by struct kvm_sregs, raw
   proto::DeviceStates devices;
   // Pages written since the previous epoch (KVM's dirty log plus the VMM's own writes),
   // ascending, each with the XXH3-64 hash of its content now.
@@ -66,7 +66,9 @@ class LiveInput final : public InputSource {
   Clock& clock() override { return clock_; }
   uint64_t GuestTimeNs() override { return clock_.MonotonicNs(); }
   absl::Status AtPoint(uint64_t) override { return absl::OkStatus(); }
-  absl::StatusOr<std::vector<HostEvent>> Events(std::vector<HostEvent> host) override { return host; }
+  absl::StatusOr<std::vector<HostEvent>> Events(std::vector<HostEvent> host) override {
+    return host;
+  }
   absl::Status WaitForHost(std::optional<uint64_t> deadline_ns, int wake_fd) override {
     return WaitForHostUsing(clock_, deadline_ns, wake_fd);
   }

@@ -70,7 +70,8 @@ absl::StatusOr<Kvm> Kvm::Open(const char* path) {
         absl::StrFormat("%s: KVM API version %d, ftd needs %d", path, version, KVM_API_VERSION));
   }
   kvm.vcpu_mmap_size_ = ioctl(fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-  if (kvm.vcpu_mmap_size_ < static_cast<int>(sizeof(kvm_run))) return Errno("KVM_GET_VCPU_MMAP_SIZE");
+  if (kvm.vcpu_mmap_size_ < static_cast<int>(sizeof(kvm_run)))
+    return Errno("KVM_GET_VCPU_MMAP_SIZE");
   return kvm;
 }
 
@@ -107,7 +108,8 @@ absl::Status Vm::SetMemoryRegion(uint32_t slot, uint64_t guest_phys, uint64_t si
   r.guest_phys_addr = guest_phys;
   r.memory_size = size;
   r.userspace_addr = reinterpret_cast<uint64_t>(host);
-  if (ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &r) != 0) return Errno("KVM_SET_USER_MEMORY_REGION");
+  if (ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &r) != 0)
+    return Errno("KVM_SET_USER_MEMORY_REGION");
   return absl::OkStatus();
 }
 
@@ -124,7 +126,8 @@ absl::Status Vm::FilterMsrsToUserspace(const std::vector<uint32_t>& msrs) {
   kvm_enable_cap cap{};
   cap.cap = KVM_CAP_X86_USER_SPACE_MSR;
   cap.args[0] = KVM_MSR_EXIT_REASON_FILTER;
-  if (ioctl(fd_.get(), KVM_ENABLE_CAP, &cap) != 0) return Errno("KVM_ENABLE_CAP(X86_USER_SPACE_MSR)");
+  if (ioctl(fd_.get(), KVM_ENABLE_CAP, &cap) != 0)
+    return Errno("KVM_ENABLE_CAP(X86_USER_SPACE_MSR)");
   if (msrs.size() > KVM_MSR_FILTER_MAX_RANGES) {
     return absl::InvalidArgumentError("too many MSRs for the KVM MSR filter");
   }
@@ -139,7 +142,8 @@ absl::Status Vm::FilterMsrsToUserspace(const std::vector<uint32_t>& msrs) {
     filter.ranges[i].base = msrs[i];
     filter.ranges[i].bitmap = &deny_bitmap;
   }
-  if (ioctl(fd_.get(), KVM_X86_SET_MSR_FILTER, &filter) != 0) return Errno("KVM_X86_SET_MSR_FILTER");
+  if (ioctl(fd_.get(), KVM_X86_SET_MSR_FILTER, &filter) != 0)
+    return Errno("KVM_X86_SET_MSR_FILTER");
   return absl::OkStatus();
 }
 
@@ -184,7 +188,8 @@ absl::Status Vcpu::SetSregs(const kvm_sregs& s) {
 }
 
 absl::Status Vcpu::SetCpuid(const std::vector<kvm_cpuid_entry2>& entries) {
-  std::vector<uint64_t> buf((sizeof(KvmCpuid2Header) + entries.size() * sizeof(kvm_cpuid_entry2) + 7) / 8);
+  std::vector<uint64_t> buf(
+      (sizeof(KvmCpuid2Header) + entries.size() * sizeof(kvm_cpuid_entry2) + 7) / 8);
   auto* c = reinterpret_cast<KvmCpuid2Header*>(buf.data());
   c->nent = static_cast<uint32_t>(entries.size());
   std::copy(entries.begin(), entries.end(), reinterpret_cast<kvm_cpuid_entry2*>(c + 1));
@@ -231,7 +236,8 @@ absl::StatusOr<VcpuExit> Vcpu::Run() {
       return VcpuExit{InterruptedExit{}};
     case KVM_EXIT_X86_RDMSR:
       r->msr.error = 0;
-      return VcpuExit{MsrReadExit{r->msr.index, reinterpret_cast<uint64_t*>(&r->msr.data), &r->msr.error}};
+      return VcpuExit{
+          MsrReadExit{r->msr.index, reinterpret_cast<uint64_t*>(&r->msr.data), &r->msr.error}};
     case KVM_EXIT_X86_WRMSR:
       r->msr.error = 0;
       return VcpuExit{MsrWriteExit{r->msr.index, r->msr.data, &r->msr.error}};

@@ -3,15 +3,19 @@
 #include "vmm/machine.h"
 
 #include <errno.h>
-#include <algorithm>
 #include <poll.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 #include <zstd.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_format.h"
 #include "spdlog/spdlog.h"
+#include "vmm/block/deferred_backend.h"
+#include "vmm/block/gated_backend.h"
+#include "vmm/block/raw_image.h"
 #include "vmm/cpuid_policy.h"
 #include "vmm/devices/cmos_rtc.h"
 #include "vmm/devices/debug_exit.h"
@@ -19,12 +23,9 @@
 #include "vmm/devices/pic8259.h"
 #include "vmm/devices/pit8254.h"
 #include "vmm/devices/uart16550.h"
-#include "vmm/block/deferred_backend.h"
-#include "vmm/block/gated_backend.h"
-#include "vmm/block/raw_image.h"
 #include "vmm/devices/virtio_blk.h"
-#include "vmm/net/net_backend.h"
 #include "vmm/multiboot.h"
+#include "vmm/net/net_backend.h"
 #include "vmm/vcpu_state.h"
 #include "xxhash.h"
 
@@ -71,9 +72,10 @@ absl::Status Machine::SettleHostIo() {
     ApplyHostEvents();
     if (!blk_ || blk_->in_flight() == 0) return absl::OkStatus();
     if (waited >= kTimeoutMs) {
-      return absl::DeadlineExceededError(absl::StrFormat(
-          "cannot save: %d disk request(s) still in flight after %d s (is %s on a hung filesystem?)",
-          blk_->in_flight(), kTimeoutMs / 1000, config_.disk_path));
+      return absl::DeadlineExceededError(
+          absl::StrFormat("cannot save: %d disk request(s) still in flight after %d s (is %s on a "
+                          "hung filesystem?)",
+                          blk_->in_flight(), kTimeoutMs / 1000, config_.disk_path));
     }
     pollfd pfd{events_.fd(), POLLIN, 0};
     if (poll(&pfd, 1, 100) > 0) events_.ClearWake();
@@ -99,7 +101,8 @@ void Machine::RequestStop() {
 void Machine::ApplyHostEvents() {
   // Replay takes nothing from the host: its events come from the log.
   std::vector<HostEvent> host;
-  if (config_.backends == MachineConfig::Backends::kHost && !events_.empty()) host = events_.TakeAll();
+  if (config_.backends == MachineConfig::Backends::kHost && !events_.empty())
+    host = events_.TakeAll();
   auto events = input_->Events(std::move(host));
   if (!events.ok()) return;  // the source keeps the error in status(); the loop stops on it
   for (HostEvent& e : *events) ApplyHostEvent(e);
@@ -109,7 +112,8 @@ void Machine::ApplyHostEvent(HostEvent& event) {
   if (auto* in = std::get_if<SerialInputEvent>(&event)) {
     serial_input_.insert(serial_input_.end(), in->bytes.begin(), in->bytes.end());
   } else if (auto* c = std::get_if<BlockCompletionEvent>(&event)) {
-    if (replay_disk_) static_cast<DeferredBlockBackend*>(replay_disk_.get())->Completed(c->request_id);
+    if (replay_disk_)
+      static_cast<DeferredBlockBackend*>(replay_disk_.get())->Completed(c->request_id);
     if (blk_) blk_->Complete(*c);
   } else if (auto* f = std::get_if<FrameReceivedEvent>(&event)) {
     if (net_) net_->ReceiveFrame(std::move(f->frame));
@@ -250,7 +254,8 @@ absl::StatusOr<RunOutcome> Machine::Run(const RunLimits& limits) {
       case ExitAction::kHalt:
         if (vcpu_.run()->if_flag == 0) {
           return absl::FailedPreconditionError(absl::StrFormat(
-              "guest halted with interrupts disabled at exit %u: it can never wake up", exit_index_));
+              "guest halted with interrupts disabled at exit %u: it can never wake up",
+              exit_index_));
         }
         if (auto s = WaitWhileHalted(); !s.ok()) return s;
         break;
@@ -258,8 +263,9 @@ absl::StatusOr<RunOutcome> Machine::Run(const RunLimits& limits) {
         return RunOutcome{RunOutcome::Kind::kShutdown, 0, exit_index_};
       case ExitAction::kError: {
         auto regs = vcpu_.GetRegs();
-        return absl::InternalError(absl::StrFormat("guest stopped at exit %u (rip=%#x): %s", exit_index_,
-                                                   regs.ok() ? regs->rip : 0, r.error));
+        return absl::InternalError(absl::StrFormat("guest stopped at exit %u (rip=%#x): %s",
+                                                   exit_index_, regs.ok() ? regs->rip : 0,
+                                                   r.error));
       }
     }
     if (auto status = debug_exit_->exit_status()) {
@@ -323,7 +329,8 @@ absl::StatusOr<std::unique_ptr<InputSource>> Machine::GoLive(std::unique_ptr<Inp
   std::unique_ptr<RawImage> image;
   if (blk_) {
     if (config_.disk_path.empty()) {
-      return absl::FailedPreconditionError("go-live: the guest has a disk; give its copy with --disk");
+      return absl::FailedPreconditionError(
+          "go-live: the guest has a disk; give its copy with --disk");
     }
     auto opened = RawImage::Open(config_.disk_path, config_.disk_read_only, &events_);
     if (!opened.ok()) return opened.status();

@@ -18,12 +18,12 @@
 #include "snapshot.pb.h"
 #include "vmm/bus.h"
 #include "vmm/clock.h"
+#include "vmm/devices/virtio_blk.h"
 #include "vmm/devices/virtio_net.h"
 #include "vmm/exit_handler.h"
 #include "vmm/guest_memory.h"
 #include "vmm/host_events.h"
 #include "vmm/input_source.h"
-#include "vmm/devices/virtio_blk.h"
 #include "vmm/kvm.h"
 #include "vmm/multiboot.h"
 #include "vmm/output_gate.h"
@@ -65,7 +65,7 @@ using ConsoleOutput = std::function<void(std::span<const uint8_t>)>;
 
 struct MachineConfig {
   uint64_t mem_size = kDefaultMemSize;
-  std::string cmdline;  // as the user gave it; the guest sees GuestCmdline()
+  std::string cmdline;    // as the user gave it; the guest sees GuestCmdline()
   std::string disk_path;  // raw image for virtio-blk; empty: no disk
   bool disk_read_only = false;
   std::string net = "none";  // "none" or "tap:IFNAME"
@@ -116,11 +116,11 @@ struct RunLimits {
 
 struct RunOutcome {
   enum class Kind {
-    kGuestExit,      // the guest wrote its status to the debug-exit port
-    kStoppedAtPoint, // RunLimits::stop_at_exit_index reached
-    kStopRequested,  // RequestStop()
-    kShutdown,       // triple fault
-    kLogEnd,         // replay: the log has nothing more (the recording ended here)
+    kGuestExit,       // the guest wrote its status to the debug-exit port
+    kStoppedAtPoint,  // RunLimits::stop_at_exit_index reached
+    kStopRequested,   // RequestStop()
+    kShutdown,        // triple fault
+    kLogEnd,          // replay: the log has nothing more (the recording ended here)
   };
   Kind kind = Kind::kGuestExit;
   uint32_t status = 0;
@@ -140,11 +140,12 @@ class Machine {
  public:
   // Creates the VM around a loaded guest, at its Multiboot entry.
   // `input` defaults to the live host (LiveInput).
-  static absl::StatusOr<std::unique_ptr<Machine>> Boot(const Kvm& kvm, LoadedGuest guest,
-                                                       ConsoleOutput console,
-                                                       std::unique_ptr<InputSource> input = nullptr);
+  static absl::StatusOr<std::unique_ptr<Machine>> Boot(
+      const Kvm& kvm, LoadedGuest guest, ConsoleOutput console,
+      std::unique_ptr<InputSource> input = nullptr);
   // Builds a new VM from a snapshot; guest time continues from the snapshot's.
-  static absl::StatusOr<std::unique_ptr<Machine>> Restore(const Kvm& kvm, const proto::Snapshot& snap,
+  static absl::StatusOr<std::unique_ptr<Machine>> Restore(const Kvm& kvm,
+                                                          const proto::Snapshot& snap,
                                                           ConsoleOutput console,
                                                           RestoreOptions options = {});
   ~Machine();
@@ -184,7 +185,9 @@ class Machine {
 
   uint64_t exit_index() const { return exit_index_; }
   // Thread-safe: the last point reached, for status reports from other threads.
-  uint64_t published_exit_index() const { return published_exit_index_.load(std::memory_order_relaxed); }
+  uint64_t published_exit_index() const {
+    return published_exit_index_.load(std::memory_order_relaxed);
+  }
   // The registers as they were when the exit at RunLimits::stop_at_exit_index happened
   // (before ftd handled it): what `ftd replay --until N --inspect regs` shows.
   const std::string& regs_at_stop() const { return regs_at_stop_; }
@@ -258,7 +261,7 @@ class Machine {
   bool at_point_ = true;
   std::optional<uint64_t> stop_at_;  // the current Run's stop point
   std::string regs_at_stop_;         // kvm_regs + kvm_sregs at that point
-  bool io_pending_ = false;  // last exit was I/O that KVM completes on the next KVM_RUN
+  bool io_pending_ = false;          // last exit was I/O that KVM completes on the next KVM_RUN
   std::atomic<bool> stop_requested_{false};
   std::deque<uint8_t> serial_input_;  // taken from host events, not yet taken by the UART
 };

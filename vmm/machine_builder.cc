@@ -1,17 +1,19 @@
 // Building the machine (Firecracker's `builder`): KVM objects, guest memory, CPUID, the
 // devices and their back ends, at boot or from a snapshot. The run loop is machine.cc.
-#include "vmm/machine.h"
-
 #include <errno.h>
-#include <algorithm>
 #include <poll.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 #include <zstd.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_format.h"
 #include "spdlog/spdlog.h"
+#include "vmm/block/deferred_backend.h"
+#include "vmm/block/gated_backend.h"
+#include "vmm/block/raw_image.h"
 #include "vmm/cpuid_policy.h"
 #include "vmm/devices/cmos_rtc.h"
 #include "vmm/devices/debug_exit.h"
@@ -19,12 +21,10 @@
 #include "vmm/devices/pic8259.h"
 #include "vmm/devices/pit8254.h"
 #include "vmm/devices/uart16550.h"
-#include "vmm/block/deferred_backend.h"
-#include "vmm/block/gated_backend.h"
-#include "vmm/block/raw_image.h"
 #include "vmm/devices/virtio_blk.h"
-#include "vmm/net/net_backend.h"
+#include "vmm/machine.h"
 #include "vmm/multiboot.h"
+#include "vmm/net/net_backend.h"
 #include "vmm/vcpu_state.h"
 #include "xxhash.h"
 
@@ -91,7 +91,7 @@ absl::Status Machine::Setup() {
   events_.SetWaker([this] { kicker_.KickNow(); });
   // Epoch hashes need the pages the guest writes: KVM's dirty log, when inputs are logged.
   if (auto s = vm_.SetMemoryRegion(kRamSlot, 0, memory_.size(), memory_.host(),
-                                    config_.input_timing == MachineConfig::InputTiming::kAtPoints);
+                                   config_.input_timing == MachineConfig::InputTiming::kAtPoints);
       !s.ok()) {
     return s;
   }
@@ -105,7 +105,8 @@ absl::Status Machine::Setup() {
   if (auto s = vcpu_.SetCpuid(cpuid_); !s.ok()) return s;
   if (auto s = vm_.FilterMsrsToUserspace(TimeMsrIndices()); !s.ok()) {
     return absl::FailedPreconditionError(absl::StrFormat(
-        "cannot route time MSRs to ftd (%s); this KVM lacks KVM_CAP_X86_USER_SPACE_MSR", s.message()));
+        "cannot route time MSRs to ftd (%s); this KVM lacks KVM_CAP_X86_USER_SPACE_MSR",
+        s.message()));
   }
   return absl::OkStatus();
 }
@@ -114,9 +115,9 @@ absl::Status Machine::CreateDevices(const proto::DeviceStates* st) {
   auto out = [this](std::span<const uint8_t> bytes) {
     if (!console_) return;
     if (config_.output_gate == nullptr) return console_(bytes);
-    config_.output_gate->Hold(bytes.size(), [this, copy = std::vector<uint8_t>(bytes.begin(), bytes.end())] {
-      console_(copy);
-    });
+    config_.output_gate->Hold(
+        bytes.size(),
+        [this, copy = std::vector<uint8_t>(bytes.begin(), bytes.end())] { console_(copy); });
   };
   if (st == nullptr) {
     pic_ = std::make_unique<Pic8259Pair>();
@@ -156,11 +157,13 @@ absl::Status Machine::CreateVirtioDevices(const proto::DeviceStates* st) {
     VirtioBlkConfig geometry;
     if (config_.backends == MachineConfig::Backends::kLog) {
       // The log completes requests; the disk (a copy, optional) only receives the writes.
-      auto deferred = DeferredBlockBackend::Open(config_.replay_writes_disk ? config_.disk_path : "");
+      auto deferred =
+          DeferredBlockBackend::Open(config_.replay_writes_disk ? config_.disk_path : "");
       if (!deferred.ok()) return deferred.status();
       replay_disk_ = std::move(*deferred);
       backend = replay_disk_.get();
-      if (!config_.disk_geometry) return absl::InvalidArgumentError("replay of a disk needs its recorded geometry");
+      if (!config_.disk_geometry)
+        return absl::InvalidArgumentError("replay of a disk needs its recorded geometry");
       geometry = *config_.disk_geometry;
     } else {
       auto image = RawImage::Open(config_.disk_path, config_.disk_read_only, &events_);
@@ -176,7 +179,8 @@ absl::Status Machine::CreateVirtioDevices(const proto::DeviceStates* st) {
     if (st == nullptr) {
       blk_ = std::make_unique<VirtioBlk>(&memory_, pic_.get(), kIrqVirtioBlk, backend, geometry);
     } else {
-      if (!st->has_virtio_blk()) return absl::InvalidArgumentError("snapshot has a disk but no virtio-blk state");
+      if (!st->has_virtio_blk())
+        return absl::InvalidArgumentError("snapshot has a disk but no virtio-blk state");
       auto blk = VirtioBlk::Restore(&memory_, pic_.get(), kIrqVirtioBlk, backend, geometry,
                                     st->virtio_blk());
       if (!blk.ok()) return blk.status();
@@ -195,14 +199,16 @@ absl::Status Machine::CreateVirtioDevices(const proto::DeviceStates* st) {
     auto output = [this](std::span<const uint8_t> frame) {
       if (!net_backend_) return;
       if (config_.output_gate == nullptr) return net_backend_->Send(frame);
-      config_.output_gate->Hold(frame.size(), [this, copy = std::vector<uint8_t>(frame.begin(), frame.end())] {
-        net_backend_->Send(copy);
-      });
+      config_.output_gate->Hold(frame.size(),
+                                [this, copy = std::vector<uint8_t>(frame.begin(), frame.end())] {
+                                  net_backend_->Send(copy);
+                                });
     };
     if (st == nullptr) {
       net_ = std::make_unique<VirtioNet>(&memory_, pic_.get(), kIrqVirtioNet, config_.mac, output);
     } else {
-      if (!st->has_virtio_net()) return absl::InvalidArgumentError("snapshot has a network but no virtio-net state");
+      if (!st->has_virtio_net())
+        return absl::InvalidArgumentError("snapshot has a network but no virtio-net state");
       auto net = VirtioNet::Restore(&memory_, pic_.get(), kIrqVirtioNet, output, st->virtio_net());
       if (!net.ok()) return net.status();
       net_ = std::move(*net);
@@ -219,20 +225,25 @@ absl::Status Machine::RegisterDevices() {
     Device* dev;
   };
   const Reg regs[] = {
-      {kPortPicMaster, 2, pic_->master()},  {kPortPicSlave, 2, pic_->slave()},
+      {kPortPicMaster, 2, pic_->master()},
+      {kPortPicSlave, 2, pic_->slave()},
       {Pic8259Pair::kElcrBase, 2, pic_->elcr()},
-      {kPortPit, 4, pit_.get()},            {kPortCmos, 2, rtc_.get()},
-      {kPortDebugExit, 4, debug_exit_.get()}, {kPortUart, 8, uart_.get()},
+      {kPortPit, 4, pit_.get()},
+      {kPortCmos, 2, rtc_.get()},
+      {kPortDebugExit, 4, debug_exit_.get()},
+      {kPortUart, 8, uart_.get()},
       {kPortMonoClock, 16, mono_clock_.get()},
   };
   for (const Reg& r : regs) {
     if (auto s = pio_.Register(r.base, r.size, r.dev); !s.ok()) return s;
   }
   if (blk_) {
-    if (auto s = mmio_.Register(kVirtioBlkBase, virtio_mmio::kSize, blk_->transport()); !s.ok()) return s;
+    if (auto s = mmio_.Register(kVirtioBlkBase, virtio_mmio::kSize, blk_->transport()); !s.ok())
+      return s;
   }
   if (net_) {
-    if (auto s = mmio_.Register(kVirtioNetBase, virtio_mmio::kSize, net_->transport()); !s.ok()) return s;
+    if (auto s = mmio_.Register(kVirtioNetBase, virtio_mmio::kSize, net_->transport()); !s.ok())
+      return s;
   }
   return absl::OkStatus();
 }
@@ -268,10 +279,14 @@ std::optional<MacAddress> ParseMac(std::string_view text) {
     unsigned v = 0;
     for (char c : text.substr(3 * i, 2)) {
       v <<= 4;
-      if (c >= '0' && c <= '9') v |= c - '0';
-      else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-      else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
-      else return std::nullopt;
+      if (c >= '0' && c <= '9')
+        v |= c - '0';
+      else if (c >= 'a' && c <= 'f')
+        v |= c - 'a' + 10;
+      else if (c >= 'A' && c <= 'F')
+        v |= c - 'A' + 10;
+      else
+        return std::nullopt;
     }
     mac[i] = static_cast<uint8_t>(v);
   }
@@ -295,15 +310,18 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Boot(const Kvm& kvm, LoadedGue
   auto vcpu = vm->CreateVcpu(kvm, 0);
   if (!vcpu.ok()) return vcpu.status();
   std::unique_ptr<Machine> m(new Machine(kvm, guest.config, std::move(*vm), std::move(*vcpu),
-                                         std::move(guest.memory), std::move(input), std::move(console)));
+                                         std::move(guest.memory), std::move(input),
+                                         std::move(console)));
   if (auto s = m->Setup(); !s.ok()) return s;
   if (auto s = m->CreateDevices(nullptr); !s.ok()) return s;
   if (auto s = SetMultibootEntryState(m->vcpu_, guest.boot); !s.ok()) return s;
   return m;
 }
 
-absl::StatusOr<std::unique_ptr<Machine>> Machine::Restore(const Kvm& kvm, const proto::Snapshot& snap,
-                                                          ConsoleOutput console, RestoreOptions options) {
+absl::StatusOr<std::unique_ptr<Machine>> Machine::Restore(const Kvm& kvm,
+                                                          const proto::Snapshot& snap,
+                                                          ConsoleOutput console,
+                                                          RestoreOptions options) {
   MachineConfig config;
   config.mem_size = snap.config().mem_size();
   config.cmdline = snap.config().cmdline();
@@ -311,7 +329,8 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Restore(const Kvm& kvm, const 
   config.disk_read_only = snap.config().disk_read_only();
   config.net = snap.config().net().empty() ? "none" : snap.config().net();
   if (config.net != "none") {
-    if (snap.config().mac().size() != 6) return absl::DataLossError("snapshot: the network MAC is not 6 bytes");
+    if (snap.config().mac().size() != 6)
+      return absl::DataLossError("snapshot: the network MAC is not 6 bytes");
     std::memcpy(config.mac.data(), snap.config().mac().data(), 6);
   }
   if (options.adjust) options.adjust(config);
@@ -320,9 +339,9 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Restore(const Kvm& kvm, const 
   const std::string& z = snap.memory_zstd();
   unsigned long long raw = ZSTD_getFrameContentSize(z.data(), z.size());
   if (raw != config.mem_size) {
-    return absl::DataLossError(absl::StrFormat(
-        "snapshot memory image decompresses to %d bytes, the machine has %u", static_cast<long long>(raw),
-        config.mem_size));
+    return absl::DataLossError(
+        absl::StrFormat("snapshot memory image decompresses to %d bytes, the machine has %u",
+                        static_cast<long long>(raw), config.mem_size));
   }
   size_t n = ZSTD_decompress(memory->host(), memory->size(), z.data(), z.size());
   if (ZSTD_isError(n) || n != config.mem_size) {
@@ -335,7 +354,8 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Restore(const Kvm& kvm, const 
   if (!vcpu.ok()) return vcpu.status();
   if (!options.input) options.input = std::make_unique<LiveInput>(snap.guest_time_ns());
   std::unique_ptr<Machine> m(new Machine(kvm, config, std::move(*vm), std::move(*vcpu),
-                                         std::move(*memory), std::move(options.input), std::move(console)));
+                                         std::move(*memory), std::move(options.input),
+                                         std::move(console)));
   if (auto s = m->Setup(); !s.ok()) return s;
   if (auto s = m->CreateDevices(&snap.devices()); !s.ok()) return s;
   if (auto s = RestoreVcpu(snap.vcpu(), m->vcpu_); !s.ok()) return s;

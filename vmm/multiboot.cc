@@ -36,9 +36,9 @@ absl::Status CheckPlacement(uint64_t start, uint64_t end, const GuestMemory& mem
         mem.size()));
   }
   if (start < kBootInfoEnd && end > kBootInfoAddr) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "image range [%#x, %#x) overlaps the boot information area [%#x, %#x)", start, end,
-        kBootInfoAddr, kBootInfoEnd));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("image range [%#x, %#x) overlaps the boot information area [%#x, %#x)",
+                        start, end, kBootInfoAddr, kBootInfoEnd));
   }
   return absl::OkStatus();
 }
@@ -61,8 +61,8 @@ absl::StatusOr<MultibootBoot> LoadAout(std::span<const uint8_t> image, size_t hd
   uint64_t file_off = hdr_off - (header_addr - load_addr);
   uint64_t load_size = load_end == 0 ? image.size() - file_off : uint64_t{load_end} - load_addr;
   if (load_end != 0 && load_end < load_addr) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("Multiboot header: load_end_addr %#x below load_addr %#x", load_end, load_addr));
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "Multiboot header: load_end_addr %#x below load_addr %#x", load_end, load_addr));
   }
   if (file_off + load_size > image.size()) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -72,16 +72,16 @@ absl::StatusOr<MultibootBoot> LoadAout(std::span<const uint8_t> image, size_t hd
   uint64_t end = uint64_t{load_addr} + load_size;
   if (bss_end != 0) {
     if (bss_end < end) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("Multiboot header: bss_end_addr %#x below the loaded end %#x", bss_end, end));
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "Multiboot header: bss_end_addr %#x below the loaded end %#x", bss_end, end));
     }
     end = bss_end;
   }
   if (auto s = CheckPlacement(load_addr, end, mem); !s.ok()) return s;
   if (entry < load_addr || entry >= uint64_t{load_addr} + load_size) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "Multiboot header: entry_addr %#x is outside the loaded range [%#x, %#x)", entry, load_addr,
-        uint64_t{load_addr} + load_size));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("Multiboot header: entry_addr %#x is outside the loaded range [%#x, %#x)",
+                        entry, load_addr, uint64_t{load_addr} + load_size));
   }
   if (auto s = mem.Write(load_addr, image.subspan(file_off, load_size)); !s.ok()) return s;
   std::vector<uint8_t> zeros(end - load_addr - load_size, 0);
@@ -92,14 +92,16 @@ absl::StatusOr<MultibootBoot> LoadAout(std::span<const uint8_t> image, size_t hd
 absl::StatusOr<MultibootBoot> LoadElf32(std::span<const uint8_t> image, GuestMemory& mem) {
   if (image.size() < sizeof(Elf32_Ehdr) || std::memcmp(image.data(), ELFMAG, SELFMAG) != 0) {
     return absl::InvalidArgumentError(
-        "image has a Multiboot header without the a.out kludge (flags bit 16) and is not an ELF file");
+        "image has a Multiboot header without the a.out kludge (flags bit 16) and is not an ELF "
+        "file");
   }
   if (image[EI_CLASS] == ELFCLASS64) {
     return absl::InvalidArgumentError(
         "ELF64 image without the Multiboot a.out kludge (flags bit 16): Multiboot v1 loads only "
         "ELF32 by itself; add the a.out-kludge fields (QEMU requires them too)");
   }
-  if (image[EI_CLASS] != ELFCLASS32) return absl::InvalidArgumentError("ELF image of unknown class");
+  if (image[EI_CLASS] != ELFCLASS32)
+    return absl::InvalidArgumentError("ELF image of unknown class");
   Elf32_Ehdr eh;
   std::memcpy(&eh, image.data(), sizeof eh);
   if (eh.e_machine != EM_386 || eh.e_type != ET_EXEC) {
@@ -116,7 +118,8 @@ absl::StatusOr<MultibootBoot> LoadElf32(std::span<const uint8_t> image, GuestMem
     std::memcpy(&ph, image.data() + eh.e_phoff + i * sizeof ph, sizeof ph);
     if (ph.p_type != PT_LOAD) continue;
     if (ph.p_filesz > ph.p_memsz || uint64_t{ph.p_offset} + ph.p_filesz > image.size()) {
-      return absl::InvalidArgumentError(absl::StrFormat("ELF32 segment %u is truncated or malformed", i));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("ELF32 segment %u is truncated or malformed", i));
     }
     uint64_t end = uint64_t{ph.p_paddr} + ph.p_memsz;
     if (auto s = CheckPlacement(ph.p_paddr, end, mem); !s.ok()) return s;
@@ -129,7 +132,8 @@ absl::StatusOr<MultibootBoot> LoadElf32(std::span<const uint8_t> image, GuestMem
   }
   if (boot.image_end == 0) return absl::InvalidArgumentError("ELF32 image has no loadable segment");
   if (!entry_loaded) {
-    return absl::InvalidArgumentError(absl::StrFormat("ELF32 entry %#x is in no loaded segment", eh.e_entry));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("ELF32 entry %#x is in no loaded segment", eh.e_entry));
   }
   return boot;
 }
@@ -153,7 +157,7 @@ absl::Status WriteBootInfo(std::string_view cmdline, GuestMemory& mem) {
   };
   uint32_t info[22] = {};
   info[0] = kInfoMem | kInfoCmdline | kInfoMmap | kInfoLoaderName;
-  info[1] = 640;                                          // mem_lower, KiB
+  info[1] = 640;                                                    // mem_lower, KiB
   info[2] = static_cast<uint32_t>((mem.size() - 0x100000) / 1024);  // mem_upper, KiB
   info[4] = static_cast<uint32_t>(kCmdlineAddr);
   info[11] = sizeof map;
@@ -166,8 +170,10 @@ absl::Status WriteBootInfo(std::string_view cmdline, GuestMemory& mem) {
       !s.ok()) {
     return s;
   }
-  if (auto s = mem.Write(kMmapAddr, {reinterpret_cast<const uint8_t*>(map), sizeof map}); !s.ok()) return s;
-  if (auto s = mem.Write(kLoaderNameAddr, {reinterpret_cast<const uint8_t*>(kLoaderName), sizeof kLoaderName});
+  if (auto s = mem.Write(kMmapAddr, {reinterpret_cast<const uint8_t*>(map), sizeof map}); !s.ok())
+    return s;
+  if (auto s = mem.Write(kLoaderNameAddr,
+                         {reinterpret_cast<const uint8_t*>(kLoaderName), sizeof kLoaderName});
       !s.ok()) {
     return s;
   }
@@ -176,8 +182,8 @@ absl::Status WriteBootInfo(std::string_view cmdline, GuestMemory& mem) {
 
 }  // namespace
 
-absl::StatusOr<MultibootBoot> LoadMultiboot(std::span<const uint8_t> image, std::string_view cmdline,
-                                            GuestMemory& memory) {
+absl::StatusOr<MultibootBoot> LoadMultiboot(std::span<const uint8_t> image,
+                                            std::string_view cmdline, GuestMemory& memory) {
   if (cmdline.size() > kMaxCmdline) {
     return absl::InvalidArgumentError(
         absl::StrFormat("command line is %u bytes; the limit is %u", cmdline.size(), kMaxCmdline));
@@ -205,8 +211,8 @@ absl::StatusOr<MultibootBoot> LoadMultiboot(std::span<const uint8_t> image, std:
     return absl::InvalidArgumentError(absl::StrFormat(
         "Multiboot header requires features ftd does not provide (flags %#x)", unsupported));
   }
-  absl::StatusOr<MultibootBoot> boot = (flags & kFlagAoutKludge) ? LoadAout(image, hdr_off, memory)
-                                                                  : LoadElf32(image, memory);
+  absl::StatusOr<MultibootBoot> boot =
+      (flags & kFlagAoutKludge) ? LoadAout(image, hdr_off, memory) : LoadElf32(image, memory);
   if (!boot.ok()) return boot;
   if (auto s = WriteBootInfo(cmdline, memory); !s.ok()) return s;
   boot->info_addr = static_cast<uint32_t>(kBootInfoAddr);

@@ -31,7 +31,7 @@ struct MultibootBoot {
   uint64_t image_end = 0;
 };
 
-absl::StatusOr<MultibootBoot> LoadMultiboot(std::span<const uint8_t> image, std::string_view cmdline,
-                                            GuestMemory& memory);
+absl::StatusOr<MultibootBoot> LoadMultiboot(std::span<const uint8_t> image,
+                                            std::string_view cmdline, GuestMemory& memory);
 
 }  // namespace ftd::vmm

@@ -7,10 +7,12 @@ namespace ftd::vmm {
 std::vector<uint8_t> EncodeSnapshot(const proto::Snapshot& snap) {
   std::string payload;
   snap.SerializeToString(&payload);
-  return WrapEnvelope(kSnapshotFile, {reinterpret_cast<const uint8_t*>(payload.data()), payload.size()});
+  return WrapEnvelope(kSnapshotFile,
+                      {reinterpret_cast<const uint8_t*>(payload.data()), payload.size()});
 }
 
-absl::StatusOr<proto::Snapshot> DecodeSnapshot(std::span<const uint8_t> bytes, std::string_view what) {
+absl::StatusOr<proto::Snapshot> DecodeSnapshot(std::span<const uint8_t> bytes,
+                                               std::string_view what) {
   auto payload = UnwrapEnvelope(kSnapshotFile, bytes, what);
   if (!payload.ok()) return payload.status();
   proto::Snapshot snap;
@@ -18,7 +20,8 @@ absl::StatusOr<proto::Snapshot> DecodeSnapshot(std::span<const uint8_t> bytes, s
     return absl::DataLossError(absl::StrFormat("%s: snapshot payload does not parse", what));
   }
   if (snap.config().mem_size() == 0 || !snap.has_vcpu() || !snap.has_devices()) {
-    return absl::DataLossError(absl::StrFormat("%s: snapshot lacks the machine config, vCPU or devices", what));
+    return absl::DataLossError(
+        absl::StrFormat("%s: snapshot lacks the machine config, vCPU or devices", what));
   }
   return snap;
 }

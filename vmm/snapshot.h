@@ -15,6 +15,7 @@ absl::Status WriteSnapshotFile(const std::string& path, const proto::Snapshot& s
 absl::StatusOr<proto::Snapshot> ReadSnapshotFile(const std::string& path);
 // The same for a snapshot already in memory (tests, the wire).
 std::vector<uint8_t> EncodeSnapshot(const proto::Snapshot& snap);
-absl::StatusOr<proto::Snapshot> DecodeSnapshot(std::span<const uint8_t> bytes, std::string_view what);
+absl::StatusOr<proto::Snapshot> DecodeSnapshot(std::span<const uint8_t> bytes,
+                                               std::string_view what);
 
 }  // namespace ftd::vmm

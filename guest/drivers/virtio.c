@@ -131,7 +131,9 @@ void virtio_driver_ok(struct virtio_dev* dev) {
 uint8_t virtio_cfg_read8(struct virtio_dev* dev, uint32_t off) {
   return *(volatile uint8_t*)(dev->regs + R_CONFIG + off);
 }
-uint32_t virtio_cfg_read32(struct virtio_dev* dev, uint32_t off) { return rd32(dev, R_CONFIG + off); }
+uint32_t virtio_cfg_read32(struct virtio_dev* dev, uint32_t off) {
+  return rd32(dev, R_CONFIG + off);
+}
 uint64_t virtio_cfg_read64(struct virtio_dev* dev, uint32_t off) {
   for (;;) {
     uint32_t g = rd32(dev, R_CONFIG_GENERATION);

@@ -72,12 +72,12 @@ struct virtq {
   volatile struct virtq_desc* desc;
   volatile struct virtq_avail* avail;
   volatile struct virtq_used* used;
-  uint16_t avail_idx;      /* our shadow of avail->idx */
-  uint16_t kicked_idx;     /* avail_idx at the last notify decision */
-  uint16_t last_used;      /* next used entry to consume */
-  uint16_t free_head;      /* free descriptor list */
+  uint16_t avail_idx;  /* our shadow of avail->idx */
+  uint16_t kicked_idx; /* avail_idx at the last notify decision */
+  uint16_t last_used;  /* next used entry to consume */
+  uint16_t free_head;  /* free descriptor list */
   uint16_t num_free;
-  uint64_t notifies;       /* statistics */
+  uint64_t notifies; /* statistics */
 };
 
 struct virtio_dev {

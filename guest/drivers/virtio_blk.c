@@ -58,8 +58,8 @@ static int do_req(struct virtio_blk* b, uint32_t type, uint64_t sector, void* da
 static int rw(struct virtio_blk* b, uint32_t type, uint64_t sector, uint8_t* buf, uint32_t n) {
   if (sector > b->capacity || n > b->capacity - sector) return -1;
   while (n) {
-    uint32_t chunk = n < VIRTIO_BLK_MAX_BYTES / VIRTIO_BLK_SECTOR ? n
-                                                                  : VIRTIO_BLK_MAX_BYTES / VIRTIO_BLK_SECTOR;
+    uint32_t chunk =
+        n < VIRTIO_BLK_MAX_BYTES / VIRTIO_BLK_SECTOR ? n : VIRTIO_BLK_MAX_BYTES / VIRTIO_BLK_SECTOR;
     int st = do_req(b, type, sector, buf, chunk * VIRTIO_BLK_SECTOR, type == T_IN);
     if (st) return st;
     sector += chunk;

@@ -32,7 +32,9 @@ int virtio_net_send(struct virtio_net* n, const void* frame, uint32_t len);
 /* Notify the device of queued frames (call once per batch) and reclaim completed ones. */
 void virtio_net_flush(struct virtio_net* n);
 /* True if a received frame is waiting (no exit). */
-static inline int virtio_net_rx_pending(const struct virtio_net* n) { return virtq_has_used(&n->rx); }
+static inline int virtio_net_rx_pending(const struct virtio_net* n) {
+  return virtq_has_used(&n->rx);
+}
 /* Arm the RX interrupt; returns 1 if a frame is already waiting. */
 static inline int virtio_net_arm(struct virtio_net* n) { return virtq_arm(&n->rx); }
 

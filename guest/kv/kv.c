@@ -12,7 +12,8 @@ static uint32_t hash_key(const char* k, uint32_t n) {
 void kv_init(struct kv* kv) {
   memset(kv, 0, sizeof *kv);
   for (int i = 0; i < KV_BUCKETS; i++) kv->buckets[i] = -1;
-  for (int i = 0; i < KV_MAX_KEYS; i++) kv->entries[i].next = (int16_t)(i + 1 < KV_MAX_KEYS ? i + 1 : -1);
+  for (int i = 0; i < KV_MAX_KEYS; i++)
+    kv->entries[i].next = (int16_t)(i + 1 < KV_MAX_KEYS ? i + 1 : -1);
   kv->free_head = 0;
 }
 
@@ -296,8 +297,7 @@ int kv_handle(struct kv* kv, const uint8_t* req, uint32_t len, char* out, uint32
   struct tok t_id, t_no;
   uint64_t cid, reqno;
   if (!next_tok(&s, end, &t_id) || !next_tok(&s, end, &t_no) || !parse_u64(t_id.p, t_id.n, &cid) ||
-      cid == 0 || cid > 0xffffffffu || !parse_u64(t_no.p, t_no.n, &reqno) ||
-      cap < KV_REPLY_MAX) {
+      cid == 0 || cid > 0xffffffffu || !parse_u64(t_no.p, t_no.n, &reqno) || cap < KV_REPLY_MAX) {
     kv->stats.dropped++;
     return 0;
   }
@@ -410,7 +410,8 @@ int kv_handle(struct kv* kv, const uint8_t* req, uint32_t len, char* out, uint32
         ST("ERR disk-full");
         kv->stats.disk_full++;
         mutation = 0;
-      } else if (kvlog_append(kv->log, is_delete ? KV_REC_DEL : KV_REC_PUT, rec_buf, n) != KVLOG_OK) {
+      } else if (kvlog_append(kv->log, is_delete ? KV_REC_DEL : KV_REC_PUT, rec_buf, n) !=
+                 KVLOG_OK) {
         kv->fatal = 1;
         return -1;
       }

@@ -35,15 +35,15 @@
 #define KVLOG_MIN_SECTORS 64u   /* smaller disks are refused */
 
 #define KVLOG_OK 0
-#define KVLOG_EFULL (-1)    /* does not fit in the region */
-#define KVLOG_EIO (-2)      /* the device failed */
-#define KVLOG_EFORMAT (-3)  /* not our format / superblock corrupt */
-#define KVLOG_ESMALL (-4)   /* disk too small */
+#define KVLOG_EFULL (-1)   /* does not fit in the region */
+#define KVLOG_EIO (-2)     /* the device failed */
+#define KVLOG_EFORMAT (-3) /* not our format / superblock corrupt */
+#define KVLOG_ESMALL (-4)  /* disk too small */
 
 struct kvlog_disk {
   void* ctx;
-  uint64_t sectors; /* capacity in 512-byte sectors */
-  int (*read)(void* ctx, uint64_t sector, void* buf, uint32_t n);        /* 0 = ok */
+  uint64_t sectors;                                               /* capacity in 512-byte sectors */
+  int (*read)(void* ctx, uint64_t sector, void* buf, uint32_t n); /* 0 = ok */
   int (*write)(void* ctx, uint64_t sector, const void* buf, uint32_t n); /* 0 = ok */
   int (*flush)(void* ctx);                                               /* 0 = ok */
 };

@@ -41,7 +41,8 @@ int net_parse_ipv4(const char* s, size_t len, uint32_t* ip, int* prefix) {
     }
     uint32_t o = 0;
     size_t start = i;
-    while (i < len && s[i] >= '0' && s[i] <= '9' && i - start < 3) o = o * 10 + (uint32_t)(s[i++] - '0');
+    while (i < len && s[i] >= '0' && s[i] <= '9' && i - start < 3)
+      o = o * 10 + (uint32_t)(s[i++] - '0');
     if (i == start || o > 255) return -1;
     v = (v << 8) | o;
   }

@@ -72,8 +72,10 @@ int net_udp_send(struct netif* nif, uint32_t dst_ip, uint16_t src_port, uint16_t
 void net_announce(struct netif* nif);
 
 /* Helpers (exposed for tests). */
-uint16_t net_csum(const void* data, uint32_t len, uint32_t initial); /* ones' complement sum, folded, NOT inverted */
-uint16_t net_ip_checksum(const void* hdr, uint32_t len);             /* inverted: 0 stored in a valid header when verified */
+uint16_t net_csum(const void* data, uint32_t len,
+                  uint32_t initial); /* ones' complement sum, folded, NOT inverted */
+uint16_t net_ip_checksum(const void* hdr,
+                         uint32_t len); /* inverted: 0 stored in a valid header when verified */
 uint16_t net_udp_checksum(uint32_t src, uint32_t dst, const uint8_t* udp, uint32_t len);
 /* "a.b.c.d" or "a.b.c.d/prefix" (prefix 0..32, *prefix = 32 if absent; prefix may be NULL
  * when no /len is accepted).  0 on success. */

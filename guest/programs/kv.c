@@ -12,8 +12,9 @@
  * handle requests, append the mutations to the log, write + flush the log once, then send all
  * replies and notify the TX queue once.
  */
-#include "ftd.h"
 #include "kv.h"
+
+#include "ftd.h"
 #include "net.h"
 #include "virtio_blk.h"
 #include "virtio_net.h"
@@ -110,12 +111,14 @@ int main(const char* cmdline) {
       if (virtio_net_init(&vnet, &found[i]) == 0)
         have_net = 1;
       else
-        printf("kv: virtio-net at 0x%llx failed to initialise\n", (unsigned long long)found[i].base);
+        printf("kv: virtio-net at 0x%llx failed to initialise\n",
+               (unsigned long long)found[i].base);
     } else if (probe.device_id == VIRTIO_ID_BLOCK && !have_blk && !volatile_mode) {
       if (virtio_blk_init(&vblk, &found[i]) == 0)
         have_blk = 1;
       else
-        printf("kv: virtio-blk at 0x%llx failed to initialise\n", (unsigned long long)found[i].base);
+        printf("kv: virtio-blk at 0x%llx failed to initialise\n",
+               (unsigned long long)found[i].base);
     }
   }
   if (!have_net) {

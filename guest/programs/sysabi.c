@@ -23,7 +23,7 @@ static int clobbered_registers(void) {
       "push %%r13\n\t"
       "push %%r14\n\t"
       "push %%r15\n\t"
-      "push %%rdi\n\t"   /* &out, after the call */
+      "push %%rdi\n\t" /* &out, after the call */
       "mov 0(%%rsi), %%rbx\n\t"
       "mov 8(%%rsi), %%rbp\n\t"
       "mov 16(%%rsi), %%rdx\n\t"
@@ -35,10 +35,10 @@ static int clobbered_registers(void) {
       "mov 64(%%rsi), %%r13\n\t"
       "mov 72(%%rsi), %%r14\n\t"
       "mov 80(%%rsi), %%r15\n\t"
-      "mov $99, %%eax\n\t"      /* unknown number: -1, no side effect */
+      "mov $99, %%eax\n\t" /* unknown number: -1, no side effect */
       "mov 88(%%rsi), %%rdi\n\t"
       "int %[vec]\n\t"
-      "mov %%rdi, %%rax\n\t"    /* the argument register must survive too */
+      "mov %%rdi, %%rax\n\t" /* the argument register must survive too */
       "pop %%rdi\n\t"
       "mov %%rbx, 0(%%rdi)\n\t"
       "mov %%rbp, 8(%%rdi)\n\t"
@@ -98,8 +98,7 @@ int main(const char* cmdline) {
     wraps += c > prev;
     prev = c;
   }
-  printf("sysabi: masked timer: %s\n",
-         wraps == 6 && ftd_irq_count[0] == masked ? "ok" : "FAILED");
+  printf("sysabi: masked timer: %s\n", wraps == 6 && ftd_irq_count[0] == masked ? "ok" : "FAILED");
 
   printf("sysabi: a genuine ud2 next\n");
   __asm__ volatile("ud2");

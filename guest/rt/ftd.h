@@ -1,6 +1,7 @@
 /*
  * ftd guest runtime (ring 3).  Everything here runs natively in ring 3; the only ways into the
- * ring-0 nanokernel are the sys_* calls below (`int $0x30`, see ftd_abi.h), interrupts and exceptions.
+ * ring-0 nanokernel are the sys_* calls below (`int $0x30`, see ftd_abi.h), interrupts and
+ * exceptions.
  *
  * Guest rules (see guest/README.md): never use RDTSC/RDTSCP/RDPID/RDRAND/RDSEED; time comes
  * from clock_ns() (the ftd clock device, or PIT ticks as a fallback).

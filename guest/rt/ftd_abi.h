@@ -11,8 +11,9 @@
  * RAX, the argument in RDI; result in RAX.  Clobbered: RCX (the kernel's scratch).  Everything
  * else is kept.  Not SYSCALL: on PVM it does not leave ring 3. */
 #define FTD_SYSCALL_VECTOR 0x30
-#define FTD_SYS_WAIT_IRQ 0 /* (seen_total) -> total; sleeps (sti;hlt) only if total == seen_total \
-                            */
+#define FTD_SYS_WAIT_IRQ                                                   \
+  0 /* (seen_total) -> total; sleeps (sti;hlt) only if total == seen_total \
+     */
 #define FTD_SYS_UNMASK_IRQ 1 /* (irq 0..15)  -> 0 */
 #define FTD_SYS_EXIT 2       /* (status)     -> does not return */
 #define FTD_SYS_MASK_IRQ 3   /* (irq 0..15)  -> 0 */

@@ -40,14 +40,16 @@ TEST(FtdCliTest, InvalidImageIsExit65) {
   EXPECT_EQ(r.exit_code, 65) << r.err;
   EXPECT_NE(r.err.find("not a Multiboot image"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find(path), std::string::npos) << r.err;
-  auto big = RunProcess({FtdBinary(), "run", "--guest", GuestImage("compute"), "--mem", "2M", "--kvm", "/nonexistent/kvm"});
+  auto big = RunProcess({FtdBinary(), "run", "--guest", GuestImage("compute"), "--mem", "2M",
+                         "--kvm", "/nonexistent/kvm"});
   EXPECT_EQ(big.exit_code, 65) << big.err;
   EXPECT_NE(big.err.find("raise --mem"), std::string::npos) << big.err;
   unlink(path.c_str());
 }
 
 TEST(FtdCliTest, NoKvmDeviceIsExit69WithAdvice) {
-  auto r = RunProcess({FtdBinary(), "run", "--guest", GuestImage("hello"), "--kvm", "/nonexistent/kvm"});
+  auto r =
+      RunProcess({FtdBinary(), "run", "--guest", GuestImage("hello"), "--kvm", "/nonexistent/kvm"});
   EXPECT_EQ(r.exit_code, 69) << r.err;
   EXPECT_NE(r.err.find("no KVM"), std::string::npos) << r.err;
   auto n = RunProcess({FtdBinary(), "run", "--guest", GuestImage("hello"), "--kvm", "/dev/null"});
@@ -58,8 +60,12 @@ TEST(FtdCliTest, NoKvmDeviceIsExit69WithAdvice) {
 TEST(FtdCliTest, UsageErrorsAreExit64) {
   EXPECT_EQ(RunProcess({FtdBinary()}).exit_code, 64);
   EXPECT_EQ(RunProcess({FtdBinary(), "run"}).exit_code, 64);
-  EXPECT_EQ(RunProcess({FtdBinary(), "run", "--guest", GuestImage("hello"), "--mem", "lots"}).exit_code, 64);
-  EXPECT_EQ(RunProcess({FtdBinary(), "run", "--guest", GuestImage("hello"), "--console", "tty"}).exit_code, 64);
+  EXPECT_EQ(
+      RunProcess({FtdBinary(), "run", "--guest", GuestImage("hello"), "--mem", "lots"}).exit_code,
+      64);
+  EXPECT_EQ(RunProcess({FtdBinary(), "run", "--guest", GuestImage("hello"), "--console", "tty"})
+                .exit_code,
+            64);
 }
 
 TEST(FtdCliTest, CorruptSnapshotIsRefused) {
@@ -87,10 +93,11 @@ TEST(FtdRunKvmTest, SystemCallAbiHoldsAndAGenuineUdIsReported) {
   auto r = RunProcess({FtdBinary(), "run", "--guest", GuestImage("sysabi"), "--no-stdin"}, 60);
   EXPECT_EQ(r.exit_code, 0x7f) << r.out << r.err;
   EXPECT_EQ(r.out.find("FAILED"), std::string::npos) << r.out;
-  for (const char* line : {"sysabi: unknown call -> -1\n", "sysabi: registers changed by a call: 0\n",
-                           "sysabi: wait(seen != total) returned the total at once\n",
-                           "sysabi: 3 timer waits: ok\n", "sysabi: masked timer: ok\n",
-                           "sysabi: a genuine ud2 next\nEXCEPTION vec=0x06 err=0x0000000000000000 rip="}) {
+  for (const char* line :
+       {"sysabi: unknown call -> -1\n", "sysabi: registers changed by a call: 0\n",
+        "sysabi: wait(seen != total) returned the total at once\n", "sysabi: 3 timer waits: ok\n",
+        "sysabi: masked timer: ok\n",
+        "sysabi: a genuine ud2 next\nEXCEPTION vec=0x06 err=0x0000000000000000 rip="}) {
     EXPECT_NE(r.out.find(line), std::string::npos) << "missing: " << line << "\n" << r.out;
   }
   EXPECT_NE(r.out.find(" cs=0x33 "), std::string::npos) << "the ud2 is in ring 3\n" << r.out;
@@ -99,7 +106,8 @@ TEST(FtdRunKvmTest, SystemCallAbiHoldsAndAGenuineUdIsReported) {
 TEST(FtdRunKvmTest, ConsoleToFileLeavesStdoutEmpty) {
   FTD_REQUIRE_KVM();
   std::string path = TempPath("console.txt");
-  auto r = RunProcess({FtdBinary(), "run", "--guest", GuestImage("hello"), "--console", "file:" + path});
+  auto r =
+      RunProcess({FtdBinary(), "run", "--guest", GuestImage("hello"), "--console", "file:" + path});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "");
   EXPECT_EQ(ReadFile(path), "hello from ftd guest\n");
@@ -116,8 +124,9 @@ TEST(FtdRunKvmTest, ComputeEqualsHostReference) {
 
 TEST(FtdRunKvmTest, TicksGetsItsInterruptsWithAMonotonicClock) {
   FTD_REQUIRE_KVM();
-  auto r = RunProcess({FtdBinary(), "run", "--guest", GuestImage("ticks"), "--cmdline", "ticks=25 hz=200",
-                       "--no-stdin"}, 60);
+  auto r = RunProcess({FtdBinary(), "run", "--guest", GuestImage("ticks"), "--cmdline",
+                       "ticks=25 hz=200", "--no-stdin"},
+                      60);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   std::regex tick_re(R"(tick (\d+) clock_ns=(\d+))");
   uint64_t last = 0;
@@ -139,8 +148,8 @@ TEST(FtdRunKvmTest, TicksGetsItsInterruptsWithAMonotonicClock) {
 TEST(FtdRunKvmTest, StdinReachesTheGuestSerialPort) {
   FTD_REQUIRE_KVM();
   std::string long_line(200, 'x');
-  auto r = RunProcess({FtdBinary(), "run", "--guest", GuestImage("echo"), "--cmdline", "lines=3"}, 60,
-                      "hello\nworld\n" + long_line + "\n");
+  auto r = RunProcess({FtdBinary(), "run", "--guest", GuestImage("echo"), "--cmdline", "lines=3"},
+                      60, "hello\nworld\n" + long_line + "\n");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "echo: HELLO\necho: WORLD\necho: " + std::string(200, 'X') + "\n");
 }
@@ -150,8 +159,8 @@ TEST(FtdRunKvmTest, StdinReachesTheGuestSerialPort) {
 TEST(FtdRunKvmTest, SnapshotMidRunThenResumeEqualsUninterruptedRun) {
   FTD_REQUIRE_KVM();
   const std::string cmdline = "iters=2000000 size=65536 hz=1000";
-  auto full = RunProcess({FtdBinary(), "-v", "run", "--guest", GuestImage("compute"), "--cmdline", cmdline,
-                          "--no-stdin"});
+  auto full = RunProcess({FtdBinary(), "-v", "run", "--guest", GuestImage("compute"), "--cmdline",
+                          cmdline, "--no-stdin"});
   ASSERT_EQ(full.exit_code, 0) << full.err;
   std::smatch m;
   ASSERT_TRUE(std::regex_search(full.err, m, std::regex(R"(after (\d+) exits)"))) << full.err;
@@ -160,8 +169,9 @@ TEST(FtdRunKvmTest, SnapshotMidRunThenResumeEqualsUninterruptedRun) {
   // The exit count varies a little from run to run (timer interrupts): stay clear of the end.
   for (uint64_t at : {uint64_t{5}, total / 3, total / 2}) {
     std::string snap = TempPath("mid.snap");
-    auto first = RunProcess({FtdBinary(), "run", "--guest", GuestImage("compute"), "--cmdline", cmdline,
-                             "--save-at-exit", std::to_string(at), "--save", snap, "--no-stdin"});
+    auto first =
+        RunProcess({FtdBinary(), "run", "--guest", GuestImage("compute"), "--cmdline", cmdline,
+                    "--save-at-exit", std::to_string(at), "--save", snap, "--no-stdin"});
     ASSERT_EQ(first.exit_code, 0) << first.err;
     auto second = RunProcess({FtdBinary(), "resume", "--snapshot", snap, "--no-stdin"});
     EXPECT_EQ(second.exit_code, 0) << second.err;
@@ -176,8 +186,9 @@ TEST(FtdRunKvmTest, SigtermWithSaveWritesASnapshotThatResumes) {
   // ticks=800 at 100 Hz runs ~8 s; stop it early with SIGTERM through `timeout`, late enough
   // that ftd (linked with gRPC: its start-up is slow under emulation) has its handlers.
   std::string snap = TempPath("term.snap");
-  auto first = RunProcess({"timeout", "--preserve-status", "-s", "TERM", "2", FtdBinary(), "run", "--guest", GuestImage("ticks"),
-                           "--cmdline", "ticks=800 hz=100", "--save", snap, "--no-stdin"});
+  auto first = RunProcess({"timeout", "--preserve-status", "-s", "TERM", "2", FtdBinary(), "run",
+                           "--guest", GuestImage("ticks"), "--cmdline", "ticks=800 hz=100",
+                           "--save", snap, "--no-stdin"});
   ASSERT_EQ(first.exit_code, 0) << first.err;
   auto second = RunProcess({FtdBinary(), "resume", "--snapshot", snap, "--no-stdin"}, 60);
   EXPECT_EQ(second.exit_code, 0) << second.err;

@@ -9,14 +9,16 @@ namespace ftd::testing {
 namespace {
 
 ProcessResult Qemu(const std::string& guest, const std::string& cmdline) {
-  return RunProcess({"qemu-system-x86_64", "-accel", "tcg", "-m", "64", "-nodefaults", "-display", "none",
-                     "-no-reboot", "-serial", "stdio", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
-                     "-kernel", GuestImage(guest), "-append", cmdline},
-                    120);
+  return RunProcess(
+      {"qemu-system-x86_64", "-accel", "tcg", "-m", "64", "-nodefaults", "-display", "none",
+       "-no-reboot", "-serial", "stdio", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+       "-kernel", GuestImage(guest), "-append", cmdline},
+      120);
 }
 
 ProcessResult Ftd(const std::string& guest, const std::string& cmdline) {
-  return RunProcess({FtdBinary(), "run", "--guest", GuestImage(guest), "--cmdline", cmdline, "--no-stdin"}, 120);
+  return RunProcess(
+      {FtdBinary(), "run", "--guest", GuestImage(guest), "--cmdline", cmdline, "--no-stdin"}, 120);
 }
 
 TEST(QemuCompareTest, HelloUnderQemu) {
@@ -49,7 +51,8 @@ TEST(QemuCompareKvmTest, HelloAndComputeSameUnderFtdAndQemu) {
   FTD_REQUIRE_PROGRAM("qemu-system-x86_64");
   FTD_REQUIRE_KVM();
   for (auto [guest, cmdline] : {std::pair<std::string, std::string>{"hello", ""},
-                                {"compute", "iters=100000 size=8192"}, {"sysabi", ""}}) {
+                                {"compute", "iters=100000 size=8192"},
+                                {"sysabi", ""}}) {
     auto q = Qemu(guest, cmdline);
     auto f = Ftd(guest, cmdline);
     int want = guest == "sysabi" ? 0x7f : 0;

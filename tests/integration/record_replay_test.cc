@@ -23,17 +23,20 @@ std::vector<uint8_t> ReadBytes(const std::string& path) {
 }
 
 void WriteBytes(const std::string& path, const std::vector<uint8_t>& b) {
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), static_cast<long>(b.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(b.data()), static_cast<long>(b.size()));
 }
 
 ProcessResult Record(const std::string& guest, const std::string& cmdline, const std::string& log) {
-  return RunProcess({FtdBinary(), "record", "--guest", GuestImage(guest), "--cmdline", cmdline, "--log", log,
-                     "--no-stdin"},
+  return RunProcess({FtdBinary(), "record", "--guest", GuestImage(guest), "--cmdline", cmdline,
+                     "--log", log, "--no-stdin"},
                     120);
 }
 
-ProcessResult Replay(const std::string& guest, const std::string& log, std::vector<std::string> extra = {}) {
-  std::vector<std::string> argv = {FtdBinary(), "replay", "--guest", GuestImage(guest), "--log", log, "--no-stdin"};
+ProcessResult Replay(const std::string& guest, const std::string& log,
+                     std::vector<std::string> extra = {}) {
+  std::vector<std::string> argv = {FtdBinary(), "replay", "--guest",   GuestImage(guest),
+                                   "--log",     log,      "--no-stdin"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   return RunProcess(argv, 120);
 }
@@ -101,8 +104,8 @@ TEST(LogCliTest, TruncatedCorruptedWrongVersionAndOversizedLogsAreRefused) {
     auto info = RunProcess({FtdBinary(), "log", "info", bad});
     EXPECT_EQ(info.exit_code, 65) << c.name << ": " << info.err;
     EXPECT_NE(info.err.find(c.words), std::string::npos) << c.name << ": " << info.err;
-    auto rep = RunProcess({FtdBinary(), "replay", "--log", bad, "--guest", GuestImage("hello"), "--kvm",
-                           "/nonexistent/kvm"});
+    auto rep = RunProcess({FtdBinary(), "replay", "--log", bad, "--guest", GuestImage("hello"),
+                           "--kvm", "/nonexistent/kvm"});
     if (c.name == "truncated" || c.name == "corrupted") {
       // The header is intact: replay refuses the image first (the log is not hello's).
       EXPECT_EQ(rep.exit_code, 65) << c.name << ": " << rep.err;
@@ -137,7 +140,8 @@ TEST(RecordReplayKvmTest, TicksReplaysIdenticallyThreeTimesFasterThanRealTime) {
     epochs = e;
     // Idle time is skipped: replay runs faster than real time.
     std::smatch m;
-    ASSERT_TRUE(std::regex_search(rep.err, m, std::regex(R"(\(([0-9.]+)x real time\))"))) << rep.err;
+    ASSERT_TRUE(std::regex_search(rep.err, m, std::regex(R"(\(([0-9.]+)x real time\))")))
+        << rep.err;
     EXPECT_GT(std::stod(m[1]), 1.0) << rep.err;
   }
   unlink(log.c_str());
@@ -167,7 +171,8 @@ TEST(RecordReplayKvmTest, UntilInspectShowsTheRegistersTheRecorderSaw) {
   // Every epoch records the registers at its point; replay to each and compare.
   std::regex epoch_re(R"(epoch at exit (\d+) \([^)]*\)\n((?:[a-z0-9]+=[^\n]*\n){6}))");
   int checked = 0;
-  for (std::sregex_iterator it(info.out.begin(), info.out.end(), epoch_re), end; it != end && checked < 3; ++it) {
+  for (std::sregex_iterator it(info.out.begin(), info.out.end(), epoch_re), end;
+       it != end && checked < 3; ++it) {
     std::string exit = (*it)[1];
     auto rep = Replay("ticks", log, {"--until", exit, "--inspect", "regs"});
     ASSERT_EQ(rep.exit_code, 0) << rep.err;
@@ -179,7 +184,8 @@ TEST(RecordReplayKvmTest, UntilInspectShowsTheRegistersTheRecorderSaw) {
   EXPECT_GE(checked, 2) << info.out;
   auto mem = Replay("ticks", log, {"--until", "20", "--inspect", "mem:100000:32"});
   EXPECT_EQ(mem.exit_code, 0) << mem.err;
-  EXPECT_NE(mem.out.find("00100000: 02 b0 ad 1b"), std::string::npos) << "the Multiboot magic\n" << mem.out;
+  EXPECT_NE(mem.out.find("00100000: 02 b0 ad 1b"), std::string::npos) << "the Multiboot magic\n"
+                                                                      << mem.out;
   auto dev = Replay("ticks", log, {"--until", "20", "--inspect", "devices"});
   EXPECT_EQ(dev.exit_code, 0) << dev.err;
   EXPECT_NE(dev.out.find("pit {"), std::string::npos) << dev.out;
@@ -195,7 +201,8 @@ TEST(RecordReplayKvmTest, NondeterministicGuestIsCaughtByTheFirstDifferingEpoch)
   EXPECT_EQ(rep.exit_code, 76) << rep.out << rep.err;
   EXPECT_NE(rep.err.find("divergence at exit"), std::string::npos) << rep.err;
   EXPECT_NE(rep.err.find("differs from the recording"), std::string::npos) << rep.err;
-  EXPECT_TRUE(rep.err.find("registers:") != std::string::npos || rep.err.find("memory:") != std::string::npos)
+  EXPECT_TRUE(rep.err.find("registers:") != std::string::npos ||
+              rep.err.find("memory:") != std::string::npos)
       << rep.err;
   unlink(log.c_str());
 }

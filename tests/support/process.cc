@@ -25,7 +25,8 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, double timeout_s,
   ProcessResult r;
   double start = Now();
   int out[2], err[2], in[2];
-  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0 || pipe2(in, O_CLOEXEC) != 0) return r;
+  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0 || pipe2(in, O_CLOEXEC) != 0)
+    return r;
   pid_t pid = fork();
   if (pid == 0) {
     dup2(in[0], 0);

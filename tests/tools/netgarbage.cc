@@ -35,7 +35,8 @@ int Usage() {
 
 bool ParseMac(const char* s, uint8_t mac[6]) {
   unsigned v[6];
-  if (std::sscanf(s, "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6) return false;
+  if (std::sscanf(s, "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
+    return false;
   for (int i = 0; i < 6; ++i) mac[i] = static_cast<uint8_t>(v[i]);
   return true;
 }
@@ -69,11 +70,12 @@ int main(int argc, char** argv) {
         buf[12] = 0x08;  // IPv4
         buf[13] = 0x00;
         buf[14] = static_cast<uint8_t>(0x40 | (rng() % 16));  // version 4, any header length
-        buf[23] = 17;                                          // UDP
+        buf[23] = 17;                                         // UDP
       }
       if (len < 14) len = 14;  // the kernel wants at least a header for AF_PACKET
       std::memcpy(addr.sll_addr, buf.data(), 6);
-      if (sendto(fd, buf.data(), len, 0, reinterpret_cast<sockaddr*>(&addr), sizeof addr) >= 0) ++sent;
+      if (sendto(fd, buf.data(), len, 0, reinterpret_cast<sockaddr*>(&addr), sizeof addr) >= 0)
+        ++sent;
     }
     close(fd);
     std::printf("netgarbage: sent %ld of %ld frames\n", sent, count);
@@ -102,8 +104,9 @@ int main(int argc, char** argv) {
           const uint8_t dst[6] = {0x01, 0x00, 0x5e, 0x00, 0x00, 0x16};
           std::memcpy(f.data(), dst, 6);
           f[12] = 0x08, f[13] = 0x00;
-          put({0x46, 0xc0, 0x00, 0x20, byte(), byte(), 0x00, 0x00, 0x01, 0x02, 0x00, 0x00, 198, 19, 254, byte(),
-               224, 0, 0, 22, 0x94, 0x04, 0x00, 0x00, 0x16, 0x00, 0x00, 0x00, 224, 0, 0, 22});
+          put({0x46, 0xc0, 0x00, 0x20, byte(), byte(), 0x00, 0x00, 0x01, 0x02, 0x00,
+               0x00, 198,  19,   254,  byte(), 224,    0,    0,    22,   0x94, 0x04,
+               0x00, 0x00, 0x16, 0x00, 0x00,   0x00,   224,  0,    0,    22});
           break;
         }
         case 1: {  // IPv6 MLDv2 report to ff02::16 (header only: the guest has no IPv6)
@@ -112,7 +115,8 @@ int main(int argc, char** argv) {
           f[12] = 0x86, f[13] = 0xdd;
           put({0x60, 0, 0, 0, 0, 8, 0, 1});
           for (int j = 0; j < 16; ++j) f.push_back(j == 0 ? 0xfe : j == 1 ? 0x80 : byte());
-          for (int j = 0; j < 16; ++j) f.push_back(j == 0 ? 0xff : j == 1 ? 0x02 : j == 15 ? 0x16 : 0);
+          for (int j = 0; j < 16; ++j)
+            f.push_back(j == 0 ? 0xff : j == 1 ? 0x02 : j == 15 ? 0x16 : 0);
           put({0x8f, 0, 0, 0, 0, 0, 0, 0});
           break;
         }
@@ -127,7 +131,8 @@ int main(int argc, char** argv) {
       }
       while (f.size() < 60) f.push_back(0);
       std::memcpy(addr.sll_addr, f.data(), 6);
-      if (sendto(fd, f.data(), f.size(), 0, reinterpret_cast<sockaddr*>(&addr), sizeof addr) >= 0) ++sent;
+      if (sendto(fd, f.data(), f.size(), 0, reinterpret_cast<sockaddr*>(&addr), sizeof addr) >= 0)
+        ++sent;
       if (interval_us > 0) {
         timespec ts{interval_us / 1'000'000, (interval_us % 1'000'000) * 1000};
         nanosleep(&ts, nullptr);

@@ -13,7 +13,8 @@ kvm_cpuid_entry2 Entry(uint32_t fn, uint32_t idx = 0) {
   return e;
 }
 
-const kvm_cpuid_entry2* Find(const std::vector<kvm_cpuid_entry2>& v, uint32_t fn, uint32_t idx = 0) {
+const kvm_cpuid_entry2* Find(const std::vector<kvm_cpuid_entry2>& v, uint32_t fn,
+                             uint32_t idx = 0) {
   for (const auto& e : v) {
     if (e.function == fn && e.index == idx) return &e;
   }
@@ -21,9 +22,9 @@ const kvm_cpuid_entry2* Find(const std::vector<kvm_cpuid_entry2>& v, uint32_t fn
 }
 
 TEST(CpuidPolicyTest, HidesNondeterministicAndParavirtualFeatures) {
-  std::vector<kvm_cpuid_entry2> in = {Entry(0), Entry(1), Entry(7, 0), Entry(7, 1),
-                                      Entry(0x40000000), Entry(0x40000001), Entry(0x80000001),
-                                      Entry(0x80000007)};
+  std::vector<kvm_cpuid_entry2> in = {Entry(0),          Entry(1),          Entry(7, 0),
+                                      Entry(7, 1),       Entry(0x40000000), Entry(0x40000001),
+                                      Entry(0x80000001), Entry(0x80000007)};
   auto out = ApplyCpuidPolicy(in);
   EXPECT_EQ(Find(out, 0x40000000), nullptr);
   EXPECT_EQ(Find(out, 0x40000001), nullptr);

@@ -64,7 +64,8 @@ TEST(SnapshotFileTest, GarbageAndHollowSnapshotsAreRefused) {
   ASSERT_FALSE(s.ok());
   EXPECT_NE(std::string(s.status().message()).find("lacks"), std::string::npos);
   std::string junk = "\x0a\xff\xff\xff\xff\x0f";  // a length-delimited field longer than the data
-  auto file = WrapEnvelope(kSnapshotFile, {reinterpret_cast<const uint8_t*>(junk.data()), junk.size()});
+  auto file =
+      WrapEnvelope(kSnapshotFile, {reinterpret_cast<const uint8_t*>(junk.data()), junk.size()});
   EXPECT_FALSE(DecodeSnapshot(file, "j").ok());
 }
 

@@ -121,7 +121,8 @@ TEST(LogFileTest, EveryBitFlipIsDetected) {
       if (!r.ok()) continue;
       absl::Status err;
       int n = ReadAll(*r, &err);
-      EXPECT_TRUE(!err.ok() || n != 3) << "flip at byte " << i << " bit " << bit << " went unnoticed";
+      EXPECT_TRUE(!err.ok() || n != 3)
+          << "flip at byte " << i << " bit " << bit << " went unnoticed";
     }
   }
 }
@@ -135,7 +136,8 @@ TEST(LogFileTest, ClearErrorsForWrongVersionMagicAndSize) {
   EXPECT_NE(std::string(r.status().message()).find("version 2"), std::string::npos);
   auto m = log;
   m[0] = 'X';
-  EXPECT_NE(std::string(LogReader::Open(m, "m").status().message()).find("not an ftd log"), std::string::npos);
+  EXPECT_NE(std::string(LogReader::Open(m, "m").status().message()).find("not an ftd log"),
+            std::string::npos);
   auto big = log;
   big[kLogFileHeaderSize + 3] = 0x7f;  // header frame length ~2 GiB
   EXPECT_EQ(LogReader::Open(big, "b").status().code(), absl::StatusCode::kResourceExhausted);
@@ -172,9 +174,9 @@ TEST(LogFileTest, SequenceAndExitOrderAreChecked) {
 // A log of `entries` entries of every kind and of varied sizes, and where each frame starts.
 struct Layout {
   std::vector<uint8_t> bytes;
-  size_t header_end = 0;        // the first entry's frame
-  std::vector<size_t> start;    // start[k]: entry k+1's frame
-  std::vector<uint32_t> len;    // its payload length
+  size_t header_end = 0;      // the first entry's frame
+  std::vector<size_t> start;  // start[k]: entry k+1's frame
+  std::vector<uint32_t> len;  // its payload length
 };
 
 Layout MakeVariedLog(int entries) {
@@ -192,15 +194,22 @@ Layout MakeVariedLog(int entries) {
     e.set_seq(static_cast<uint64_t>(i));
     e.set_exit_index(static_cast<uint64_t>(i) * 3);
     switch (i % 6) {
-      case 0: e.mutable_clock()->set_monotonic_ns(1000u * i); break;
-      case 1: e.mutable_serial()->set_data(std::string(static_cast<size_t>(i % 9 + 1), 'a')); break;
+      case 0:
+        e.mutable_clock()->set_monotonic_ns(1000u * i);
+        break;
+      case 1:
+        e.mutable_serial()->set_data(std::string(static_cast<size_t>(i % 9 + 1), 'a'));
+        break;
       case 2: {
         auto* b = e.mutable_block();
         b->set_request_id(static_cast<uint64_t>(i));
-        b->set_data(std::string(static_cast<size_t>(64 + i), '\0'));  // zeros: like a read of a fresh disk
+        b->set_data(
+            std::string(static_cast<size_t>(64 + i), '\0'));  // zeros: like a read of a fresh disk
         break;
       }
-      case 3: e.mutable_net()->set_frame(std::string(static_cast<size_t>(40 + i), static_cast<char>(i))); break;
+      case 3:
+        e.mutable_net()->set_frame(std::string(static_cast<size_t>(40 + i), static_cast<char>(i)));
+        break;
       case 4: {
         auto* ep = e.mutable_epoch();
         ep->set_guest_ns(1000u * i);
@@ -209,7 +218,10 @@ Layout MakeVariedLog(int entries) {
         ep->add_page_hashes(0x0123456789abcdefull * static_cast<uint64_t>(i));
         break;
       }
-      case 5: e.mutable_clock()->set_realtime(true); e.mutable_clock()->set_realtime_ns(7 * i); break;
+      case 5:
+        e.mutable_clock()->set_realtime(true);
+        e.mutable_clock()->set_realtime_ns(7 * i);
+        break;
     }
     if (i == entries) e.mutable_end()->set_guest_exited(true);
     l.start.push_back(l.bytes.size());
@@ -235,7 +247,8 @@ constexpr int kEntries = 50;
 
 // Checks what reading a log damaged in entry k (0-based) gives: the k entries before it,
 // then a torn tail when k is the last entry, else a damaged log naming entry k+1 and its offset.
-void ExpectDamageClassified(const std::vector<uint8_t>& bytes, const Layout& l, size_t k, const std::string& how) {
+void ExpectDamageClassified(const std::vector<uint8_t>& bytes, const Layout& l, size_t k,
+                            const std::string& how) {
   absl::Status err;
   int n = ReadBytes(bytes, &err);
   const bool last = k + 1 == l.start.size();
@@ -246,7 +259,8 @@ void ExpectDamageClassified(const std::vector<uint8_t>& bytes, const Layout& l, 
   EXPECT_EQ(IsDamagedLog(err), !last) << how << ": " << err;
   const std::string msg(err.message());
   EXPECT_NE(msg.find(Names(k, l)), std::string::npos) << how << ": " << err;
-  EXPECT_NE(msg.find(last ? "torn tail" : "damaged, not torn"), std::string::npos) << how << ": " << err;
+  EXPECT_NE(msg.find(last ? "torn tail" : "damaged, not torn"), std::string::npos)
+      << how << ": " << err;
 }
 
 TEST(LogTailTest, TheVariedLogReadsCleanly) {
@@ -269,7 +283,8 @@ TEST(LogTailTest, ABitFlipInAnyEntrysPayloadIsDamageUnlessItIsTheLastEntry) {
         if (!edge && bit != static_cast<int>(b % 8)) continue;
         auto copy = l.bytes;
         copy[payload + b] ^= static_cast<uint8_t>(1u << bit);
-        ExpectDamageClassified(copy, l, k, absl::StrCat("entry ", k + 1, " payload byte ", b, " bit ", bit));
+        ExpectDamageClassified(copy, l, k,
+                               absl::StrCat("entry ", k + 1, " payload byte ", b, " bit ", bit));
         if (::testing::Test::HasFailure()) return;
       }
     }
@@ -282,9 +297,11 @@ TEST(LogTailTest, ABitFlipInAnyEntrysLengthOrCrcIsDamageUnlessItIsTheLastEntry) 
     for (size_t field = 0; field < 2; ++field) {  // 0: length, 1: CRC
       for (int bit = 0; bit < 32; ++bit) {
         auto copy = l.bytes;
-        copy[l.start[k] + field * 4 + static_cast<size_t>(bit / 8)] ^= static_cast<uint8_t>(1u << (bit % 8));
-        ExpectDamageClassified(copy, l, k,
-                               absl::StrCat("entry ", k + 1, field == 0 ? " length" : " CRC", " bit ", bit));
+        copy[l.start[k] + field * 4 + static_cast<size_t>(bit / 8)] ^=
+            static_cast<uint8_t>(1u << (bit % 8));
+        ExpectDamageClassified(
+            copy, l, k,
+            absl::StrCat("entry ", k + 1, field == 0 ? " length" : " CRC", " bit ", bit));
         if (::testing::Test::HasFailure()) return;
       }
     }
@@ -294,7 +311,8 @@ TEST(LogTailTest, ABitFlipInAnyEntrysLengthOrCrcIsDamageUnlessItIsTheLastEntry) 
 TEST(LogTailTest, EveryCutIsATornTailThatKeepsEveryCompleteEntry) {
   Layout l = MakeVariedLog(kEntries);
   std::vector<size_t> ends;
-  for (size_t k = 0; k < l.start.size(); ++k) ends.push_back(l.start[k] + kLogFrameHeaderSize + l.len[k]);
+  for (size_t k = 0; k < l.start.size(); ++k)
+    ends.push_back(l.start[k] + kLogFrameHeaderSize + l.len[k]);
   int torn = 0;
   // Every byte offset of the file after the header frame: inside the last frame, and inside
   // every earlier frame (nothing follows a cut, so it is torn wherever it falls).
@@ -302,9 +320,11 @@ TEST(LogTailTest, EveryCutIsATornTailThatKeepsEveryCompleteEntry) {
     std::vector<uint8_t> part(l.bytes.begin(), l.bytes.begin() + static_cast<long>(cut));
     absl::Status err;
     const int n = ReadBytes(part, &err);
-    const int complete = static_cast<int>(std::upper_bound(ends.begin(), ends.end(), cut) - ends.begin());
+    const int complete =
+        static_cast<int>(std::upper_bound(ends.begin(), ends.end(), cut) - ends.begin());
     ASSERT_EQ(n, complete) << "cut at " << cut;
-    const bool boundary = cut == l.header_end || std::find(ends.begin(), ends.end(), cut) != ends.end();
+    const bool boundary =
+        cut == l.header_end || std::find(ends.begin(), ends.end(), cut) != ends.end();
     if (boundary) {
       EXPECT_TRUE(err.ok()) << "cut at " << cut << ": " << err;
       continue;
@@ -315,7 +335,9 @@ TEST(LogTailTest, EveryCutIsATornTailThatKeepsEveryCompleteEntry) {
     EXPECT_TRUE(IsTornTail(err)) << "cut at " << cut << ": " << err;
     EXPECT_FALSE(IsDamagedLog(err)) << err;
     EXPECT_NE(std::string(err.message()).find("truncated"), std::string::npos) << err;
-    EXPECT_NE(std::string(err.message()).find(Names(static_cast<size_t>(complete), l)), std::string::npos) << err;
+    EXPECT_NE(std::string(err.message()).find(Names(static_cast<size_t>(complete), l)),
+              std::string::npos)
+        << err;
   }
   EXPECT_EQ(torn, static_cast<int>(l.bytes.size() - l.header_end) - kEntries);
 }
@@ -363,9 +385,10 @@ TEST(LogTailTest, AnIntactEntryOutOfOrderIsDamageEvenAtTheEnd) {
     b.insert(b.end(), f.begin(), f.end());
     return b;
   };
-  for (auto [seq, exit, words] : {std::tuple<uint64_t, uint64_t, const char*>{2, 9, "sequence number 2"},
-                                  {4, 9, "sequence number 4"},
-                                  {3, 5, "goes back to exit 5 from exit 6"}}) {
+  for (auto [seq, exit, words] :
+       {std::tuple<uint64_t, uint64_t, const char*>{2, 9, "sequence number 2"},
+        {4, 9, "sequence number 4"},
+        {3, 5, "goes back to exit 5 from exit 6"}}) {
     absl::Status err;
     EXPECT_EQ(ReadBytes(with_last(seq, exit), &err), 2) << words;
     EXPECT_FALSE(IsTornTail(err)) << err;
@@ -394,10 +417,12 @@ TEST(LogTailTest, TheErrorSticksAndOnlyTheReadersOwnErrorsAreTorn) {
   EXPECT_EQ(r->offset(), l.start[4]);
 
   EXPECT_FALSE(IsTornTail(absl::OkStatus()));
-  EXPECT_FALSE(IsTornTail(absl::DataLossError("log.bin: truncated entry 3 (a torn tail)")));  // no payload
+  EXPECT_FALSE(
+      IsTornTail(absl::DataLossError("log.bin: truncated entry 3 (a torn tail)")));  // no payload
   EXPECT_FALSE(IsDamagedLog(absl::DataLossError("damaged, not torn")));
   // The file header or header frame cut short is refused at Open, not a torn tail.
-  std::vector<uint8_t> short_header(l.bytes.begin(), l.bytes.begin() + static_cast<long>(l.header_end - 1));
+  std::vector<uint8_t> short_header(l.bytes.begin(),
+                                    l.bytes.begin() + static_cast<long>(l.header_end - 1));
   auto o = LogReader::Open(short_header, "log.bin");
   ASSERT_FALSE(o.ok());
   EXPECT_FALSE(IsTornTail(o.status()));
@@ -429,7 +454,8 @@ TEST(LogTailTest, GarbageTailsAreScannedInLinearTime) {
   damaged[l.start[0] + 3] = 0xff;
   EXPECT_EQ(ReadBytes(damaged, &err), 0);
   EXPECT_TRUE(IsDamagedLog(err)) << err;
-  EXPECT_NE(std::string(err.message()).find(absl::StrCat("the next at offset ", l.start[1])), std::string::npos)
+  EXPECT_NE(std::string(err.message()).find(absl::StrCat("the next at offset ", l.start[1])),
+            std::string::npos)
       << err;
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_LT(s, 5.0) << "scanning 16 MiB of garbage took " << s << " s";

@@ -22,8 +22,8 @@ std::vector<uint8_t> AoutImage(uint32_t flags = 0x10000, uint32_t bss_end = 0x10
   Put32(img, hdr + 4, flags);
   Put32(img, hdr + 8, static_cast<uint32_t>(-(kMultibootHeaderMagic + flags)));
   Put32(img, hdr + 12, 0x100000 + static_cast<uint32_t>(hdr));  // header_addr
-  Put32(img, hdr + 16, 0x100000);                                // load_addr
-  Put32(img, hdr + 20, 0);                                       // load_end: whole file
+  Put32(img, hdr + 16, 0x100000);                               // load_addr
+  Put32(img, hdr + 20, 0);                                      // load_end: whole file
   Put32(img, hdr + 24, bss_end);
   Put32(img, hdr + 28, entry);
   return img;

@@ -10,12 +10,14 @@
 
 namespace ftd::vmm {
 
-absl::StatusOr<std::unique_ptr<DeferredBlockBackend>> DeferredBlockBackend::Open(const std::string& copy_path) {
+absl::StatusOr<std::unique_ptr<DeferredBlockBackend>> DeferredBlockBackend::Open(
+    const std::string& copy_path) {
   int fd = -1;
   if (!copy_path.empty()) {
     fd = open(copy_path.c_str(), O_RDWR | O_CLOEXEC);
     if (fd < 0) {
-      return absl::NotFoundError(absl::StrFormat("cannot open disk %s: %s", copy_path, strerror(errno)));
+      return absl::NotFoundError(
+          absl::StrFormat("cannot open disk %s: %s", copy_path, strerror(errno)));
     }
   }
   return std::unique_ptr<DeferredBlockBackend>(new DeferredBlockBackend(fd));

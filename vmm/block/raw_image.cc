@@ -31,9 +31,10 @@ absl::StatusOr<std::unique_ptr<RawImage>> RawImage::Open(const std::string& path
   }
   if (st.st_size <= 0 || st.st_size % static_cast<off_t>(kSectorSize) != 0) {
     close(fd);
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "--disk %s: size %d bytes is not a non-zero multiple of 512 (resize it, e.g. truncate -s 64M)",
-        path, static_cast<long long>(st.st_size)));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--disk %s: size %d bytes is not a non-zero multiple of 512 (resize it, "
+                        "e.g. truncate -s 64M)",
+                        path, static_cast<long long>(st.st_size)));
   }
   VirtioBlkConfig config{static_cast<uint64_t>(st.st_size), read_only, BlockSerialForPath(path)};
   return std::unique_ptr<RawImage>(new RawImage(fd, std::move(config), events));
@@ -89,7 +90,8 @@ BlockCompletionEvent RawImage::Execute(BlockRequest& r) {
       ev.data.resize(r.length);
       size_t done = 0;
       while (done < r.length) {
-        ssize_t n = pread(fd_, ev.data.data() + done, r.length - done, static_cast<off_t>(r.offset + done));
+        ssize_t n =
+            pread(fd_, ev.data.data() + done, r.length - done, static_cast<off_t>(r.offset + done));
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
           if (n == 0) errno = EIO;  // the image shrank under us
@@ -102,7 +104,8 @@ BlockCompletionEvent RawImage::Execute(BlockRequest& r) {
     case BlockRequest::Kind::kWrite: {
       size_t done = 0;
       while (done < r.data.size()) {
-        ssize_t n = pwrite(fd_, r.data.data() + done, r.data.size() - done, static_cast<off_t>(r.offset + done));
+        ssize_t n = pwrite(fd_, r.data.data() + done, r.data.size() - done,
+                           static_cast<off_t>(r.offset + done));
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
           if (n == 0) errno = EIO;

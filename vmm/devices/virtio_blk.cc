@@ -89,8 +89,11 @@ void VirtioBlk::HandleRequest(DescChain chain) {
     case kVirtioBlkTIn: {
       uint64_t len = chain.writable_len - 1;
       if (!in_bounds(len)) return Finish(chain, 0, kVirtioBlkSIoErr);
-      BlockRequest r{next_request_id_++, BlockRequest::Kind::kRead, sector * kSectorSize,
-                     static_cast<uint32_t>(len), {}};
+      BlockRequest r{next_request_id_++,
+                     BlockRequest::Kind::kRead,
+                     sector * kSectorSize,
+                     static_cast<uint32_t>(len),
+                     {}};
       pending_.emplace(r.id, Pending{std::move(chain), r.kind, r.length});
       backend_->Submit(std::move(r));
       return;
@@ -118,7 +121,8 @@ void VirtioBlk::HandleRequest(DescChain chain) {
       uint8_t id[kVirtioBlkIdBytes] = {};
       std::memcpy(id, config_.serial.data(), config_.serial.size());
       // The driver's buffer may be shorter than 20 bytes; a shorter ID is not NUL-terminated.
-      uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(kVirtioBlkIdBytes, chain.writable_len - 1));
+      uint32_t n =
+          static_cast<uint32_t>(std::min<uint64_t>(kVirtioBlkIdBytes, chain.writable_len - 1));
       if (!WriteToChain(*mem_, chain, 0, {id, n}).ok()) return Finish(chain, 0, kVirtioBlkSIoErr);
       return Finish(chain, n, kVirtioBlkSOk);
     }
@@ -159,7 +163,8 @@ VirtioBlk::State VirtioBlk::Save() const {
 }
 
 absl::StatusOr<std::unique_ptr<VirtioBlk>> VirtioBlk::Restore(GuestMemory* mem, IrqSink* irq,
-                                                              unsigned irq_line, BlockBackend* backend,
+                                                              unsigned irq_line,
+                                                              BlockBackend* backend,
                                                               VirtioBlkConfig config,
                                                               const State& s) {
   if (auto st = CheckNoUnknownFields(s, "virtio-blk"); !st.ok()) return st;
@@ -168,13 +173,15 @@ absl::StatusOr<std::unique_ptr<VirtioBlk>> VirtioBlk::Restore(GuestMemory* mem, 
   };
   if (!s.has_transport()) return bad("no transport state");
   if (s.capacity_sectors() != config.capacity_bytes / kSectorSize) {
-    return bad(absl::StrFormat(
-        "saved with a disk of %d sectors, the image now has %d (use the image the machine was saved with)",
-        s.capacity_sectors(), config.capacity_bytes / kSectorSize));
+    return bad(
+        absl::StrFormat("saved with a disk of %d sectors, the image now has %d (use the image the "
+                        "machine was saved with)",
+                        s.capacity_sectors(), config.capacity_bytes / kSectorSize));
   }
   if (s.read_only() != config.read_only) {
-    return bad(s.read_only() ? "saved with a read-only disk, restored read-write (add --disk-readonly)"
-                             : "saved with a writable disk, the image is now read-only");
+    return bad(s.read_only()
+                   ? "saved with a read-only disk, restored read-write (add --disk-readonly)"
+                   : "saved with a writable disk, the image is now read-only");
   }
   if (s.serial().size() > kVirtioBlkIdBytes) return bad("serial longer than 20 bytes");
   if (s.next_request_id() == 0) return bad("next_request_id must be at least 1");

@@ -77,7 +77,8 @@ class VirtioBlk final : public VirtioDevice {
             VirtioBlkConfig config);
   // `config` describes the image as opened now; the saved state must agree with it.
   static absl::StatusOr<std::unique_ptr<VirtioBlk>> Restore(GuestMemory* mem, IrqSink* irq,
-                                                            unsigned irq_line, BlockBackend* backend,
+                                                            unsigned irq_line,
+                                                            BlockBackend* backend,
                                                             VirtioBlkConfig config,
                                                             const State& state);
   // Only with no request in flight (in_flight() == 0): the machine waits for them first.
@@ -118,7 +119,7 @@ class VirtioBlk final : public VirtioDevice {
   BadAccessLog bad_request_{"virtio-blk"};
   uint64_t next_request_id_ = 1;
   std::map<uint64_t, Pending> pending_;  // by request id
-  bool pushed_ = false;  // used entries added since the last NotifyUsed
+  bool pushed_ = false;                  // used entries added since the last NotifyUsed
 };
 
 // A stable GET_ID serial for an image path ("ftd-" and 16 hex digits of its FNV-1a hash).

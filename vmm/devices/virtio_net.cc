@@ -7,7 +7,8 @@
 
 namespace ftd::vmm {
 
-VirtioNet::VirtioNet(GuestMemory* mem, IrqSink* irq, unsigned irq_line, MacAddress mac, Output output)
+VirtioNet::VirtioNet(GuestMemory* mem, IrqSink* irq, unsigned irq_line, MacAddress mac,
+                     Output output)
     : mem_(mem),
       mac_(mac),
       output_(std::move(output)),
@@ -22,8 +23,10 @@ void VirtioNet::ReadConfig(uint64_t offset, std::span<uint8_t> data) {
 }
 
 void VirtioNet::OnQueueNotify(size_t queue) {
-  if (queue == kTxQueue) Transmit();
-  else DeliverRx();
+  if (queue == kTxQueue)
+    Transmit();
+  else
+    DeliverRx();
 }
 
 void VirtioNet::Transmit() {
@@ -119,7 +122,8 @@ absl::StatusOr<std::unique_ptr<VirtioNet>> VirtioNet::Restore(GuestMemory* mem, 
   if (!s.has_transport()) return bad("no transport state");
   if (s.mac().size() != 6) return bad(absl::StrFormat("MAC of %d bytes", s.mac().size()));
   if (static_cast<size_t>(s.rx_pending_size()) > kMaxRxPending) {
-    return bad(absl::StrFormat("%d pending RX frames, more than %d", s.rx_pending_size(), kMaxRxPending));
+    return bad(
+        absl::StrFormat("%d pending RX frames, more than %d", s.rx_pending_size(), kMaxRxPending));
   }
   MacAddress mac;
   std::memcpy(mac.data(), s.mac().data(), 6);

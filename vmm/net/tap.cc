@@ -23,7 +23,8 @@ absl::StatusOr<std::unique_ptr<NetBackend>> OpenNetBackend(const std::string& sp
     if (!tap.ok()) return tap.status();
     return std::unique_ptr<NetBackend>(std::move(*tap));
   }
-  return absl::InvalidArgumentError(absl::StrFormat("--net '%s': expected 'tap:IFNAME' or 'none'", spec));
+  return absl::InvalidArgumentError(
+      absl::StrFormat("--net '%s': expected 'tap:IFNAME' or 'none'", spec));
 }
 
 absl::StatusOr<std::unique_ptr<TapBackend>> TapBackend::Open(const std::string& ifname,
@@ -35,8 +36,8 @@ absl::StatusOr<std::unique_ptr<TapBackend>> TapBackend::Open(const std::string& 
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
-    return absl::FailedPreconditionError(
-        absl::StrFormat("--net tap:%s: cannot open /dev/net/tun: %s (load the tun module)", ifname, strerror(e)));
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "--net tap:%s: cannot open /dev/net/tun: %s (load the tun module)", ifname, strerror(e)));
   }
   ifreq ifr{};
   ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
@@ -46,8 +47,11 @@ absl::StatusOr<std::unique_ptr<TapBackend>> TapBackend::Open(const std::string& 
     close(fd);
     std::string msg = absl::StrFormat("--net tap:%s: TUNSETIFF: %s", ifname, strerror(e));
     if (e == EPERM || e == EACCES) {
-      return absl::PermissionDeniedError(msg + absl::StrFormat(
-          " (create it first: ip tuntap add dev %s mode tap user $USER; ip link set %s up)", ifname, ifname));
+      return absl::PermissionDeniedError(
+          msg +
+          absl::StrFormat(
+              " (create it first: ip tuntap add dev %s mode tap user $USER; ip link set %s up)",
+              ifname, ifname));
     }
     return absl::FailedPreconditionError(msg);
   }
@@ -79,7 +83,8 @@ void TapBackend::Send(std::span<const uint8_t> frame) {
   {
     std::lock_guard<std::mutex> l(mu_);
     if (tx_.size() >= kMaxTxQueued) {
-      if (tx_dropped_++ == 0) spdlog::warn("tap: the interface does not keep up; dropping guest frames");
+      if (tx_dropped_++ == 0)
+        spdlog::warn("tap: the interface does not keep up; dropping guest frames");
       return;
     }
     tx_.emplace_back(frame.begin(), frame.end());

@@ -74,7 +74,8 @@ Virtqueue* VirtioMmio::SelectedQueue(bool is_write, uint64_t offset) {
 Virtqueue* VirtioMmio::SelectedQueueForConfig(uint64_t offset) {
   Virtqueue* q = SelectedQueue(true, offset);
   if (q != nullptr && q->ready()) {
-    bad_access_.Report(true, offset, 4, "queue registers of a ready queue (write QueueReady=0 first)");
+    bad_access_.Report(true, offset, 4,
+                       "queue registers of a ready queue (write QueueReady=0 first)");
     return nullptr;
   }
   return q;
@@ -91,8 +92,9 @@ uint32_t VirtioMmio::ReadRegister(uint64_t offset) {
     case kVendorId:
       return kVirtioVendorId;
     case kDeviceFeatures:
-      return device_features_sel_ < 2 ? static_cast<uint32_t>(OfferedFeatures() >> (32 * device_features_sel_))
-                                      : 0;
+      return device_features_sel_ < 2
+                 ? static_cast<uint32_t>(OfferedFeatures() >> (32 * device_features_sel_))
+                 : 0;
     case kQueueNumMax: {
       Virtqueue* q = SelectedQueue(false, offset);
       // A QueueSel past the last queue reads 0: "queue not available" (4.2.3.2).
@@ -133,7 +135,8 @@ void VirtioMmio::WriteRegister(uint64_t offset, uint32_t value) {
         return;
       }
       unsigned shift = 32 * driver_features_sel_;
-      driver_features_ = (driver_features_ & ~(0xffffffffull << shift)) | (uint64_t{value} << shift);
+      driver_features_ =
+          (driver_features_ & ~(0xffffffffull << shift)) | (uint64_t{value} << shift);
       return;
     }
     case kQueueSel:
@@ -159,9 +162,12 @@ void VirtioMmio::WriteRegister(uint64_t offset, uint32_t value) {
           return (offset & 4) ? (old & 0xffffffffull) | (uint64_t{value} << 32)
                               : (old & ~0xffffffffull) | value;
         };
-        if (offset < kQueueDriverLow) q->set_desc_addr(merge(q->desc_addr()));
-        else if (offset < kQueueDeviceLow) q->set_driver_addr(merge(q->driver_addr()));
-        else q->set_device_addr(merge(q->device_addr()));
+        if (offset < kQueueDriverLow)
+          q->set_desc_addr(merge(q->desc_addr()));
+        else if (offset < kQueueDeviceLow)
+          q->set_driver_addr(merge(q->driver_addr()));
+        else
+          q->set_device_addr(merge(q->device_addr()));
       }
       return;
     case kQueueReady: {
@@ -173,7 +179,8 @@ void VirtioMmio::WriteRegister(uint64_t offset, uint32_t value) {
       }
       if (q->ready()) return;
       if (absl::Status s = q->SetReady(*mem_); !s.ok()) {
-        DeviceNeedsReset(absl::StrFormat("queue %u cannot be enabled: %s", queue_sel_, s.message()));
+        DeviceNeedsReset(
+            absl::StrFormat("queue %u cannot be enabled: %s", queue_sel_, s.message()));
         return;
       }
       // The ring semantics follow the negotiated features; a queue enabled after
@@ -213,9 +220,10 @@ void VirtioMmio::WriteStatus(uint32_t value) {
     uint64_t unknown = driver_features_ & ~OfferedFeatures();
     if (unknown != 0 || !HasFeature(kVirtioFVersion1)) {
       // The driver reads Status back and finds FEATURES_OK clear (3.1.1 step 6).
-      bad_access_.ReportOther(driver_features_,
-                              unknown ? "driver features the device does not offer"
-                                      : "driver features without VIRTIO_F_VERSION_1 (no legacy interface)");
+      bad_access_.ReportOther(
+          driver_features_,
+          unknown ? "driver features the device does not offer"
+                  : "driver features without VIRTIO_F_VERSION_1 (no legacy interface)");
       value &= ~kVirtioStatusFeaturesOk;
     }
   }
@@ -298,7 +306,8 @@ absl::Status VirtioMmio::LoadState(const State& s) {
   };
   if (s.status() > 0xff) return bad(absl::StrFormat("status %#x does not fit a byte", s.status()));
   if (s.interrupt_status() & ~3u) {
-    return bad(absl::StrFormat("InterruptStatus %#x has bits other than 0-1", s.interrupt_status()));
+    return bad(
+        absl::StrFormat("InterruptStatus %#x has bits other than 0-1", s.interrupt_status()));
   }
   // Before FEATURES_OK the driver may have written anything (FEATURES_OK is then refused).
   if ((s.status() & kVirtioStatusFeaturesOk) && (s.driver_features() & ~OfferedFeatures())) {
@@ -306,7 +315,8 @@ absl::Status VirtioMmio::LoadState(const State& s) {
                                s.driver_features(), OfferedFeatures()));
   }
   if (static_cast<size_t>(s.queues_size()) != queues_.size()) {
-    return bad(absl::StrFormat("%d queues saved, the device has %d", s.queues_size(), queues_.size()));
+    return bad(
+        absl::StrFormat("%d queues saved, the device has %d", s.queues_size(), queues_.size()));
   }
   std::vector<Virtqueue> queues;
   for (const auto& qs : s.queues()) {
@@ -323,7 +333,8 @@ absl::Status VirtioMmio::LoadState(const State& s) {
   interrupt_status_ = s.interrupt_status();
   config_generation_ = s.config_generation();
   for (Virtqueue& q : queues_) {
-    if (q.ready()) q.SetFeatures(HasFeature(kVirtioFRingEventIdx), HasFeature(kVirtioFRingIndirectDesc));
+    if (q.ready())
+      q.SetFeatures(HasFeature(kVirtioFRingEventIdx), HasFeature(kVirtioFRingIndirectDesc));
   }
   // The interrupt controller's saved state already holds the line's level.
   irq_level_ = interrupt_status_ != 0;

@@ -44,9 +44,7 @@ bool NeedEvent(uint16_t event_idx, uint16_t new_idx, uint16_t old_idx) {
   return static_cast<uint16_t>(new_idx - event_idx - 1) < static_cast<uint16_t>(new_idx - old_idx);
 }
 
-absl::Status Malformed(const std::string& what) {
-  return absl::InvalidArgumentError(what);
-}
+absl::Status Malformed(const std::string& what) { return absl::InvalidArgumentError(what); }
 
 }  // namespace
 
@@ -101,18 +99,20 @@ void Virtqueue::Reset() {
 
 absl::Status Virtqueue::CheckRings(const GuestMemory& mem) const {
   if (num_ == 0 || num_ > max_size_ || (num_ & (num_ - 1)) != 0) {
-    return Malformed(absl::StrFormat("queue size %u is not a power of 2 in [1, %u]", num_, max_size_));
+    return Malformed(
+        absl::StrFormat("queue size %u is not a power of 2 in [1, %u]", num_, max_size_));
   }
   if (desc_addr_ % 16 || driver_addr_ % 2 || device_addr_ % 4) {
-    return Malformed(absl::StrFormat(
-        "ring addresses desc=%#x driver=%#x device=%#x are not 16/2/4-byte aligned", desc_addr_,
-        driver_addr_, device_addr_));
+    return Malformed(
+        absl::StrFormat("ring addresses desc=%#x driver=%#x device=%#x are not 16/2/4-byte aligned",
+                        desc_addr_, driver_addr_, device_addr_));
   }
   // Table, available ring with used_event, used ring with avail_event.
   if (!mem.InRange(desc_addr_, kDescSize * num_) || !mem.InRange(driver_addr_, 6 + 2ull * num_) ||
       !mem.InRange(device_addr_, 6 + 8ull * num_)) {
-    return Malformed(absl::StrFormat("rings desc=%#x driver=%#x device=%#x (size %u) are outside RAM",
-                                     desc_addr_, driver_addr_, device_addr_, num_));
+    return Malformed(
+        absl::StrFormat("rings desc=%#x driver=%#x device=%#x (size %u) are outside RAM",
+                        desc_addr_, driver_addr_, device_addr_, num_));
   }
   return absl::OkStatus();
 }
@@ -132,7 +132,8 @@ absl::Status Virtqueue::ParseChain(const GuestMemory& mem, uint16_t head, DescCh
   bool in_indirect = false;
   for (;;) {
     if (index >= table_len) {
-      return Malformed(absl::StrFormat("descriptor index %u beyond a table of %u", index, table_len));
+      return Malformed(
+          absl::StrFormat("descriptor index %u beyond a table of %u", index, table_len));
     }
     // A chain visits each descriptor at most once; more means a loop.
     if (++seen > table_len) {
@@ -146,8 +147,9 @@ absl::Status Virtqueue::ParseChain(const GuestMemory& mem, uint16_t head, DescCh
       if (in_indirect) return Malformed("indirect descriptor inside an indirect table");
       if (d->flags & kVirtqDescFNext) return Malformed("indirect descriptor with NEXT set");
       if (d->len == 0 || d->len % kDescSize != 0 || d->len / kDescSize > kMaxIndirectDescriptors) {
-        return Malformed(absl::StrFormat("indirect table of %u bytes (must be 16..%u, a multiple of 16)",
-                                         d->len, kMaxIndirectDescriptors * kDescSize));
+        return Malformed(
+            absl::StrFormat("indirect table of %u bytes (must be 16..%u, a multiple of 16)", d->len,
+                            kMaxIndirectDescriptors * kDescSize));
       }
       if (d->addr % 16 != 0 || !mem.InRange(d->addr, d->len)) {
         return Malformed(absl::StrFormat("indirect table at %#x (+%u) is outside RAM or unaligned",
@@ -168,7 +170,8 @@ absl::Status Virtqueue::ParseChain(const GuestMemory& mem, uint16_t head, DescCh
         chain->writable.push_back({d->addr, d->len});
         chain->writable_len += d->len;
       } else {
-        if (!chain->writable.empty()) return Malformed("device-readable buffer after a writable one");
+        if (!chain->writable.empty())
+          return Malformed("device-readable buffer after a writable one");
         chain->readable.push_back({d->addr, d->len});
         chain->readable_len += d->len;
       }
@@ -188,9 +191,10 @@ absl::StatusOr<std::optional<DescChain>> Virtqueue::Pop(GuestMemory& mem) {
   if (!avail_idx.ok()) return avail_idx.status();
   uint16_t pending = static_cast<uint16_t>(*avail_idx - last_avail_idx_);
   if (pending > num_) {
-    return Malformed(absl::StrFormat("available index %u is %u ahead of the device's %u, more than the "
-                                     "queue size %u",
-                                     *avail_idx, pending, last_avail_idx_, num_));
+    return Malformed(
+        absl::StrFormat("available index %u is %u ahead of the device's %u, more than the "
+                        "queue size %u",
+                        *avail_idx, pending, last_avail_idx_, num_));
   }
   if (pending == 0) return std::nullopt;
   auto head = Load16(mem, driver_addr_ + 4 + 2ull * (last_avail_idx_ % num_));
@@ -246,7 +250,8 @@ Virtqueue::State Virtqueue::Save() const {
   return s;
 }
 
-absl::StatusOr<Virtqueue> Virtqueue::Restore(uint16_t max_size, const State& s, const GuestMemory& mem) {
+absl::StatusOr<Virtqueue> Virtqueue::Restore(uint16_t max_size, const State& s,
+                                             const GuestMemory& mem) {
   if (auto st = CheckNoUnknownFields(s, "virtqueue"); !st.ok()) return st;
   if (s.num() > 0xffff || s.last_avail_idx() > 0xffff || s.used_idx() > 0xffff ||
       s.signalled_used() > 0xffff) {
@@ -263,7 +268,8 @@ absl::StatusOr<Virtqueue> Virtqueue::Restore(uint16_t max_size, const State& s, 
   q.signalled_used_valid_ = s.signalled_used_valid();
   if (s.ready()) {
     if (auto st = q.SetReady(mem); !st.ok()) {
-      return absl::InvalidArgumentError(absl::StrFormat("virtqueue state: ready, but %s", st.message()));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("virtqueue state: ready, but %s", st.message()));
     }
   } else if (q.num_ > max_size) {
     // A queue that is not ready may hold any size up to QueueNumMax: SetReady checks the rest.

@@ -92,10 +92,10 @@ TEST(ArbiterTest, CurrentGenerationIgnoresOtherNames) {
   TempDir tmp;
   auto arbiter = OpenOrDie(tmp.path());
   ASSERT_NE(arbiter, nullptr);
-  WriteFile(tmp.Sub("generation-9"), "");                      // not 20 digits
-  WriteFile(tmp.Sub("generation-0000000000000000000x"), "");   // not digits
-  WriteFile(tmp.Sub(GenName(99) + ".bak"), "");                // a suffix
-  WriteFile(tmp.Sub("x" + GenName(98)), "");                   // a prefix
+  WriteFile(tmp.Sub("generation-9"), "");                     // not 20 digits
+  WriteFile(tmp.Sub("generation-0000000000000000000x"), "");  // not digits
+  WriteFile(tmp.Sub(GenName(99) + ".bak"), "");               // a suffix
+  WriteFile(tmp.Sub("x" + GenName(98)), "");                  // a prefix
   WriteFile(tmp.Sub(".tmp-abcdef"), "generation=50\n");
   WriteFile(tmp.Sub("README"), "hello");
   std::filesystem::create_directory(tmp.Sub("generation-"));
@@ -179,11 +179,11 @@ TEST(ArbiterTest, MalformedRecordsAreDataLossNamingTheFile) {
       "generation=7\nnode=hostA\nrole=primary\npid=x\nunix_ns=99\n",  // not a number
       "generation=7\nnode=hostA\nrole=primary\npid=12\nunix_ns=-1\n",
       "generation=8\nnode=hostA\nrole=primary\npid=12\nunix_ns=99\n",  // another generation
-      good + "node=hostB\n",                                          // repeated key
-      good + "color=blue\n",                                          // unknown key
-      "generation=7\nnode=\nrole=primary\npid=12\nunix_ns=99\n",      // empty node
+      good + "node=hostB\n",                                           // repeated key
+      good + "color=blue\n",                                           // unknown key
+      "generation=7\nnode=\nrole=primary\npid=12\nunix_ns=99\n",       // empty node
       "generation=7\nnode=hostA\nrole primary\npid=12\nunix_ns=99\n",  // no '='
-      std::string(8192, 'x') + "\n",                                  // oversized
+      std::string(8192, 'x') + "\n",                                   // oversized
   };
   TempDir tmp;
   auto arbiter = OpenOrDie(tmp.path());
@@ -273,8 +273,10 @@ TEST(ArbiterTest, RaceOfProcessesHasOneWinnerPerGeneration) {
       if (!arbiter.ok()) failed = 1;
       for (uint64_t gen = 1; gen <= kGens && !failed; ++gen) {
         auto won = (*arbiter)->TryAcquire(gen, "child-" + std::to_string(i), "backup");
-        if (!won.ok()) failed = 1;
-        else if (*won) mask |= 1u << gen;
+        if (!won.ok())
+          failed = 1;
+        else if (*won)
+          mask |= 1u << gen;
       }
       uint32_t msg[2] = {mask, failed};
       ssize_t n = write(result[1], msg, sizeof(msg));

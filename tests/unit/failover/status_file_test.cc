@@ -61,8 +61,7 @@ TEST(StatusFileTest, RoundTrip) {
   ASSERT_TRUE(WriteStatusFile(path, sent).ok());
   auto got = ReadStatusFile(path);
   ASSERT_TRUE(got.ok()) << got.status();
-  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(sent, *got))
-      << got->DebugString();
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(sent, *got)) << got->DebugString();
 
   // Proto field names, and zero fields present.
   const std::string text = Slurp(path);
@@ -105,9 +104,8 @@ TEST(StatusFileTest, MissingIsNotFound) {
 TEST(StatusFileTest, GarbageIsDataLoss) {
   TempDir tmp;
   const std::string path = tmp.Sub("status.json");
-  for (const std::string garbage :
-       {"", "\n", "not json", "{\"role\": ", "{\"generation\": \"abc\"}", "[1,2,3]",
-        "{\"role\": 5}"}) {
+  for (const std::string garbage : {"", "\n", "not json", "{\"role\": ",
+                                    "{\"generation\": \"abc\"}", "[1,2,3]", "{\"role\": 5}"}) {
     std::ofstream(path, std::ios::trunc) << garbage;
     auto got = ReadStatusFile(path);
     ASSERT_FALSE(got.ok()) << garbage;
@@ -127,13 +125,35 @@ TEST(StatusFileTest, UnknownFieldsAreIgnored) {
 
 TEST(StatusFileTest, FormatShowsEveryField) {
   const std::string text = FormatStatus(Sample(kNow - kSecond / 2), kNow);
-  for (const char* want :
-       {"role:", "primary", "state:", "protected", "generation:", "7", "node:", "hostA",
-        "peer:", "198.18.0.2:7400", "exit index:", "123456789", "log seq:",
-        "5000 (acked 4990, replayed 4980)", "lag:", "20 entries, 3.3 ms",
-        "unacknowledged:", "65536 bytes", "held outputs:", "4 (6000 bytes)",
-        "log bandwidth:", "250.0 KB/s", "first-transfer pause:", "12.5 ms",
-        "failover time:", "detail:", "all good", "updated:", "0.5 s ago"}) {
+  for (const char* want : {"role:",
+                           "primary",
+                           "state:",
+                           "protected",
+                           "generation:",
+                           "7",
+                           "node:",
+                           "hostA",
+                           "peer:",
+                           "198.18.0.2:7400",
+                           "exit index:",
+                           "123456789",
+                           "log seq:",
+                           "5000 (acked 4990, replayed 4980)",
+                           "lag:",
+                           "20 entries, 3.3 ms",
+                           "unacknowledged:",
+                           "65536 bytes",
+                           "held outputs:",
+                           "4 (6000 bytes)",
+                           "log bandwidth:",
+                           "250.0 KB/s",
+                           "first-transfer pause:",
+                           "12.5 ms",
+                           "failover time:",
+                           "detail:",
+                           "all good",
+                           "updated:",
+                           "0.5 s ago"}) {
     EXPECT_THAT(text, HasSubstr(want));
   }
   EXPECT_THAT(text, Not(HasSubstr("STALE")));
@@ -153,7 +173,7 @@ TEST(StatusFileTest, FormatSaysStaleWhenOld) {
   EXPECT_THAT(old, HasSubstr("10.0 s ago (STALE: the daemon is not updating it)"));
   EXPECT_TRUE(IsStale(Sample(kNow - 4 * kSecond), kNow));
   EXPECT_FALSE(IsStale(Sample(kNow - 3 * kSecond), kNow));
-  EXPECT_TRUE(IsStale(Sample(0), kNow));  // never stamped
+  EXPECT_TRUE(IsStale(Sample(0), kNow));                // never stamped
   EXPECT_FALSE(IsStale(Sample(kNow + kSecond), kNow));  // writer's clock slightly ahead
 }
 
@@ -168,10 +188,9 @@ class StatusCommandTest : public ::testing::Test {
     return rc;
   }
   static uint64_t Now() {
-    return static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(
-            std::chrono::system_clock::now().time_since_epoch())
-            .count());
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
   }
 
   TempDir tmp_;

@@ -52,7 +52,8 @@ TEST(GuestKv, BasicCommands) {
   EXPECT_EQ(kv.Req("1 14 DEL a"), "1 14 NOTFOUND");
   EXPECT_EQ(kv.Req("1 15 GET a"), "1 15 NOTFOUND");
   EXPECT_EQ(kv.Req("1 16 get n"), "1 16 OK 2");  // command words are case-insensitive
-  EXPECT_EQ(kv.Req("4294967295 18446744073709551615 GET n"), "4294967295 18446744073709551615 OK 2");
+  EXPECT_EQ(kv.Req("4294967295 18446744073709551615 GET n"),
+            "4294967295 18446744073709551615 OK 2");
   EXPECT_EQ(kv.Req("7   1   SET   x   y"), "7 1 OK");  // runs of spaces
   EXPECT_EQ(kv.k->nkeys, 4u);
 }
@@ -75,8 +76,9 @@ TEST(GuestKv, RetriesAndStaleRequests) {
 
 TEST(GuestKv, MalformedRequests) {
   Kv kv;
-  for (std::string drop : {"", "\n", "x 1 GET a", "1 x GET a", "0 1 GET a", "4294967296 1 GET a",
-                           "1 18446744073709551616 GET a", "1", "-1 1 GET a", "+1 1 GET a", "1\t1 GET a"})
+  for (std::string drop :
+       {"", "\n", "x 1 GET a", "1 x GET a", "0 1 GET a", "4294967296 1 GET a",
+        "1 18446744073709551616 GET a", "1", "-1 1 GET a", "+1 1 GET a", "1\t1 GET a"})
     EXPECT_EQ(kv.Req(drop), "<dropped>") << drop;
   EXPECT_EQ(kv.Req("1 1"), "1 1 ERR missing-command");
   EXPECT_EQ(kv.Req("1 2 PUT a b"), "1 2 ERR unknown-command");
@@ -191,7 +193,8 @@ TEST(GuestKv, CompactionKeepsStateAndDedup) {
       std::string key = "counter" + std::to_string(i % 10);
       std::string r = kv.Req("1 " + std::to_string(i) + " INCR " + key);
       ASSERT_EQ(r.substr(0, r.find(' ', 2) + 4), "1 " + std::to_string(i) + " OK ") << r;
-      if (i % 100 == 0) kv.Req(std::to_string(100 + i / 100) + " 1 SET k" + std::to_string(i) + " v");
+      if (i % 100 == 0)
+        kv.Req(std::to_string(100 + i / 100) + " 1 SET k" + std::to_string(i) + " v");
     }
     EXPECT_GE(kv.log->compactions, 2u);
   }
@@ -248,8 +251,9 @@ TEST(GuestKv, RandomGarbageNeverCrashes) {
   Kv kv;
   ASSERT_EQ(kv.Attach(d), KVLOG_OK);
   std::mt19937 rng(7);
-  const std::string words[] = {"SET", "GET", "INCR", "DEL", "1", "2", "42", "key", "v", "-",
-                               "18446744073709551615", "x:y", "", " ", "\n", "9999999999"};
+  const std::string words[] = {
+      "SET", "GET", "INCR", "DEL", "1",         "2", "42", "key", "v", "-", "18446744073709551615",
+      "x:y", "",    " ",    "\n",  "9999999999"};
   for (int i = 0; i < 100000; i++) {
     std::string r;
     int n = static_cast<int>(rng() % 7);

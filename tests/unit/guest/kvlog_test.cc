@@ -33,7 +33,8 @@ struct Log {
     return 0;
   }
   int Append(const Rec& r) {
-    return kvlog_append(log.get(), r.type, r.payload.data(), static_cast<uint32_t>(r.payload.size()));
+    return kvlog_append(log.get(), r.type, r.payload.data(),
+                        static_cast<uint32_t>(r.payload.size()));
   }
 };
 
@@ -132,10 +133,19 @@ TEST(GuestKvLog, TornOrCorruptTailIsDroppedAndOverwritten) {
     size_t last = RecordOffset(d, 39);
     size_t end = RecordOffset(d, 40);
     switch (mode) {
-      case 0: d.data[last + 32 + 50] ^= 0x01; break;               // payload bit flip
-      case 1: std::fill(d.data.begin() + static_cast<long>(last + 40), d.data.begin() + static_cast<long>(end), 0); break;  // torn: tail zero
-      case 2: ftd_wr32le(d.data.data() + last + 4, 1u << 20); break;  // absurd length
-      case 3: d.data[last + 8] ^= 0x7; break;                         // wrong seq
+      case 0:
+        d.data[last + 32 + 50] ^= 0x01;
+        break;  // payload bit flip
+      case 1:
+        std::fill(d.data.begin() + static_cast<long>(last + 40),
+                  d.data.begin() + static_cast<long>(end), 0);
+        break;  // torn: tail zero
+      case 2:
+        ftd_wr32le(d.data.data() + last + 4, 1u << 20);
+        break;  // absurd length
+      case 3:
+        d.data[last + 8] ^= 0x7;
+        break;  // wrong seq
     }
     Log r;
     ASSERT_EQ(r.Open(d), KVLOG_OK) << mode;

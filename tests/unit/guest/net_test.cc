@@ -117,8 +117,8 @@ TEST(GuestNet, ParseAndFormatIpv4) {
   s = "10.0.0.1";
   ASSERT_EQ(net_parse_ipv4(s.data(), s.size(), &ip, &pfx), 0);
   EXPECT_EQ(pfx, 32);
-  for (std::string bad : {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1.2.3.4/33", "1.2.3.4/", "a.b.c.d",
-                          "1..2.3", "1.2.3.4 ", "1.2.3.4/15x", "1234.1.1.1"})
+  for (std::string bad : {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1.2.3.4/33", "1.2.3.4/",
+                          "a.b.c.d", "1..2.3", "1.2.3.4 ", "1.2.3.4/15x", "1234.1.1.1"})
     EXPECT_NE(net_parse_ipv4(bad.data(), bad.size(), &ip, &pfx), 0) << bad;
   s = "1.2.3.4/8";
   EXPECT_NE(net_parse_ipv4(s.data(), s.size(), &ip, nullptr), 0);
@@ -132,7 +132,8 @@ TEST(GuestNet, VirtioMmioCmdline) {
   virtio_mmio_desc d[4];
   int bad = -1;
   int n = virtio_mmio_parse_cmdline(
-      "/kv.elf virtio_mmio.device=512@0xd0000000:10 ip=1.2.3.4 virtio_mmio.device=4K@0xd0001000:11:3 "
+      "/kv.elf virtio_mmio.device=512@0xd0000000:10 ip=1.2.3.4 "
+      "virtio_mmio.device=4K@0xd0001000:11:3 "
       "virtio_mmio.device=oops virtio_mmio.device=512@0xd0002000:16",
       d, 4, &bad);
   ASSERT_EQ(n, 2);
@@ -288,9 +289,11 @@ TEST(GuestNet, UdpSendResolvesFirst) {
 
 TEST(GuestNet, ArpCacheEvictsLeastRecentlyUsed) {
   Stack s;
-  for (uint32_t i = 0; i < NET_ARP_ENTRIES + 3; i++) s.In(Arp(1, nullptr, kPeerIp + 100 + i, kOurIp));
+  for (uint32_t i = 0; i < NET_ARP_ENTRIES + 3; i++)
+    s.In(Arp(1, nullptr, kPeerIp + 100 + i, kOurIp));
   int present = 0;
-  for (uint32_t i = 0; i < NET_ARP_ENTRIES + 3; i++) present += net_arp_lookup(&s.nif, kPeerIp + 100 + i) != nullptr;
+  for (uint32_t i = 0; i < NET_ARP_ENTRIES + 3; i++)
+    present += net_arp_lookup(&s.nif, kPeerIp + 100 + i) != nullptr;
   EXPECT_EQ(present, NET_ARP_ENTRIES);
   EXPECT_NE(net_arp_lookup(&s.nif, kPeerIp + 100 + NET_ARP_ENTRIES + 2), nullptr);
   EXPECT_EQ(net_arp_lookup(&s.nif, kPeerIp + 100), nullptr);

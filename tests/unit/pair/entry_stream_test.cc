@@ -174,7 +174,7 @@ TEST(EntryStreamTest, RequestStopEndsABlockedNext) {
   auto next = NextAsync(s);
   auto unblock = Unblock(s);
   std::this_thread::sleep_for(20ms);  // coverage only
-  s.RequestStop();  // no notify: as from a signal handler
+  s.RequestStop();                    // no notify: as from a signal handler
   ASSERT_EQ(next.wait_for(5s), std::future_status::ready) << "Next() did not notice the stop";
   auto e = next.get();
   ASSERT_TRUE(e.ok()) << e.status();

@@ -217,7 +217,7 @@ TEST(OutputCommitGateTest, UnprotectReleasesEverythingHeldAndLaterOutputsLeaveAt
   ASSERT_TRUE(acks.WaitForRefusals(5));
   EXPECT_EQ(released.size(), 0u);
 
-  gate.Unprotect();  // no ack ever comes
+  gate.Unprotect();                 // no ack ever comes
   gate.Hold(30, released.Make(2));  // behind the held ones, or at once: in order either way
   ASSERT_TRUE(released.WaitFor(3));
   EXPECT_EQ(released.order(), (std::vector<int>{0, 1, 2}));

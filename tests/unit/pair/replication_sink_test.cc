@@ -226,7 +226,8 @@ TEST_F(ReplicationSinkTest, EntryBoundPausesAppendUntilTheBackupAcknowledges) {
 }
 
 TEST_F(ReplicationSinkTest, LagBoundPausesAppendUntilTheBackupReplays) {
-  MakeSink({.max_unacked_entries = 1000, .max_unacked_bytes = 64u << 20, .max_unreplayed_entries = 3});
+  MakeSink(
+      {.max_unacked_entries = 1000, .max_unacked_bytes = 64u << 20, .max_unreplayed_entries = 3});
   appender_target_ = 4;
   AppendAsync(1, 4);
   // Entries 1-3 fit; entry 4 makes the backlog 4 > 3: Append waits for the backup's replay,

@@ -46,14 +46,16 @@ struct Console {
 std::vector<uint64_t> Ticks(const std::string& text) {
   std::vector<uint64_t> out;
   static const std::regex line("tick ([0-9]+) clock_ns=");
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), line); it != std::sregex_iterator(); ++it) {
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), line); it != std::sregex_iterator();
+       ++it) {
     out.push_back(std::stoull((*it)[1]));
   }
   return out;
 }
 
 absl::StatusOr<vmm::LoadedGuest> Ticks80(std::vector<uint8_t>* image) {
-  auto bytes = vmm::ReadWholeFile(std::string(FTD_GUEST_DIR) + "/ticks.elf", vmm::kMaxGuestImageSize);
+  auto bytes =
+      vmm::ReadWholeFile(std::string(FTD_GUEST_DIR) + "/ticks.elf", vmm::kMaxGuestImageSize);
   if (!bytes.ok()) return bytes.status();
   *image = *bytes;
   vmm::MachineConfig config;
@@ -128,8 +130,9 @@ TEST(PairRolesKvmTest, BackupGoesLiveWithEveryEntryReplayedAndOutputsInOrder) {
     std::vector<uint8_t> image;
     auto guest = Ticks80(&image);
     ASSERT_TRUE(guest.ok()) << guest.status();
-    ASSERT_TRUE(primary.Boot(std::make_unique<vmm::Kvm>(*std::move(pkvm)), *std::move(guest), image,
-                             primary_console.Output())
+    ASSERT_TRUE(primary
+                    .Boot(std::make_unique<vmm::Kvm>(*std::move(pkvm)), *std::move(guest), image,
+                          primary_console.Output())
                     .ok());
     ASSERT_TRUE(primary.Protect().ok());
     EXPECT_EQ(primary.state(), primary::PrimaryState::kProtected);
@@ -149,7 +152,8 @@ TEST(PairRolesKvmTest, BackupGoesLiveWithEveryEntryReplayedAndOutputsInOrder) {
   ASSERT_TRUE(backup_end.has_value());
   EXPECT_EQ(*backup_end, backup::ReplayEnd::kPrimaryLost);
   EXPECT_GT(received_at_live, 0u);
-  EXPECT_EQ(replayed_at_live, received_at_live) << "the backup went live before replaying every entry";
+  EXPECT_EQ(replayed_at_live, received_at_live)
+      << "the backup went live before replaying every entry";
   EXPECT_EQ(backup->generation(), 2u);
   ASSERT_TRUE(live_outcome.has_value());
   EXPECT_EQ(live_outcome->kind, vmm::RunOutcome::Kind::kGuestExit);
@@ -171,7 +175,8 @@ TEST(PairRolesKvmTest, BackupGoesLiveWithEveryEntryReplayedAndOutputsInOrder) {
   ASSERT_FALSE(after.empty()) << "the new primary printed nothing";
   for (size_t i = 0; i < before.size(); ++i) EXPECT_EQ(before[i], i + 1) << "primary line " << i;
   EXPECT_GT(after.front(), before.back());
-  for (size_t i = 1; i < after.size(); ++i) EXPECT_EQ(after[i], after[i - 1] + 1) << "backup line " << i;
+  for (size_t i = 1; i < after.size(); ++i)
+    EXPECT_EQ(after[i], after[i - 1] + 1) << "backup line " << i;
   EXPECT_EQ(after.back(), kTicks);
   EXPECT_NE(backup_console.Get().find("ticks 80 checksum"), std::string::npos);
   backup.reset();

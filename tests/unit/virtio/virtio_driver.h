@@ -23,7 +23,8 @@ class VirtioTestDriver {
   static constexpr uint64_t kRingBase = 0x10000;
   static constexpr uint64_t kRingStride = 0x8000;  // per queue: desc, avail, used
 
-  VirtioTestDriver(VirtioMmio* t, GuestMemory* mem, uint16_t qsize = 16) : t_(t), mem_(mem), qsize_(qsize) {}
+  VirtioTestDriver(VirtioMmio* t, GuestMemory* mem, uint16_t qsize = 16)
+      : t_(t), mem_(mem), qsize_(qsize) {}
 
   uint32_t Reg(uint64_t off) {
     uint8_t b[4];
@@ -50,7 +51,8 @@ class VirtioTestDriver {
       SetReg(virtio_mmio::kDriverFeaturesSel, sel);
       SetReg(virtio_mmio::kDriverFeatures, static_cast<uint32_t>(features >> (32 * sel)));
     }
-    SetReg(virtio_mmio::kStatus, kVirtioStatusAcknowledge | kVirtioStatusDriver | kVirtioStatusFeaturesOk);
+    SetReg(virtio_mmio::kStatus,
+           kVirtioStatusAcknowledge | kVirtioStatusDriver | kVirtioStatusFeaturesOk);
     if (!(Reg(virtio_mmio::kStatus) & kVirtioStatusFeaturesOk)) return Reg(virtio_mmio::kStatus);
     if (setup_queues) {
       for (size_t q = 0; q < t_->num_queues(); ++q) SetupQueue(q);
@@ -107,8 +109,10 @@ class VirtioTestDriver {
     uint16_t head = next_desc_[q] % qsize_;
     for (size_t i = 0; i < bufs.size(); ++i) {
       uint16_t idx = (next_desc_[q] + i) % qsize_;
-      uint16_t flags = (bufs[i].writable ? kVirtqDescFWrite : 0) | (i + 1 < bufs.size() ? kVirtqDescFNext : 0);
-      WriteDesc(q, idx, bufs[i].addr, bufs[i].len, flags, static_cast<uint16_t>((idx + 1) % qsize_));
+      uint16_t flags =
+          (bufs[i].writable ? kVirtqDescFWrite : 0) | (i + 1 < bufs.size() ? kVirtqDescFNext : 0);
+      WriteDesc(q, idx, bufs[i].addr, bufs[i].len, flags,
+                static_cast<uint16_t>((idx + 1) % qsize_));
     }
     next_desc_[q] = static_cast<uint16_t>(next_desc_[q] + bufs.size());
     PublishHead(q, head);

@@ -195,7 +195,8 @@ class VirtqueueTest : public QuietLogs {
     ASSERT_TRUE(q.SetReady(mem).ok());
     q.SetFeatures(true, true);
   }
-  void Desc(uint64_t table, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next) {
+  void Desc(uint64_t table, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags,
+            uint16_t next) {
     uint8_t d[16];
     std::memcpy(d, &addr, 8);
     std::memcpy(d + 8, &len, 4);
@@ -213,7 +214,9 @@ class VirtqueueTest : public QuietLogs {
     std::memcpy(&v, mem.host() + 0x2002, 2);
     return v;
   }
-  void Put16(uint64_t a, uint16_t v) { ASSERT_TRUE(mem.Write(a, {reinterpret_cast<uint8_t*>(&v), 2}).ok()); }
+  void Put16(uint64_t a, uint16_t v) {
+    ASSERT_TRUE(mem.Write(a, {reinterpret_cast<uint8_t*>(&v), 2}).ok());
+  }
   uint16_t Get16(uint64_t a) {
     uint16_t v;
     std::memcpy(&v, mem.host() + a, 2);
@@ -304,35 +307,68 @@ struct BadChain {
 
 TEST_F(VirtqueueTest, MalformedChainsAreErrorsNotCrashes) {
   const BadChain cases[] = {
-      {"buffer outside RAM", [](VirtqueueTest& t) { t.Desc(0x1000, 0, (2 << 20) - 4, 8, 0, 0); t.Publish(0); }},
-      {"huge address", [](VirtqueueTest& t) { t.Desc(0x1000, 0, ~0ull - 2, 8, 0, 0); t.Publish(0); }},
-      {"oversized length", [](VirtqueueTest& t) { t.Desc(0x1000, 0, kData, 0xffffffff, 0, 0); t.Publish(0); }},
-      {"loop", [](VirtqueueTest& t) {
+      {"buffer outside RAM",
+       [](VirtqueueTest& t) {
+         t.Desc(0x1000, 0, (2 << 20) - 4, 8, 0, 0);
+         t.Publish(0);
+       }},
+      {"huge address",
+       [](VirtqueueTest& t) {
+         t.Desc(0x1000, 0, ~0ull - 2, 8, 0, 0);
+         t.Publish(0);
+       }},
+      {"oversized length",
+       [](VirtqueueTest& t) {
+         t.Desc(0x1000, 0, kData, 0xffffffff, 0, 0);
+         t.Publish(0);
+       }},
+      {"loop",
+       [](VirtqueueTest& t) {
          t.Desc(0x1000, 0, kData, 1, kVirtqDescFNext, 1);
          t.Desc(0x1000, 1, kData, 1, kVirtqDescFNext, 0);
          t.Publish(0);
        }},
-      {"self loop of zero-length descriptors", [](VirtqueueTest& t) {
+      {"self loop of zero-length descriptors",
+       [](VirtqueueTest& t) {
          t.Desc(0x1000, 2, kData, 0, kVirtqDescFNext, 2);
          t.Publish(2);
        }},
-      {"next beyond the table", [](VirtqueueTest& t) { t.Desc(0x1000, 0, kData, 1, kVirtqDescFNext, 8); t.Publish(0); }},
+      {"next beyond the table",
+       [](VirtqueueTest& t) {
+         t.Desc(0x1000, 0, kData, 1, kVirtqDescFNext, 8);
+         t.Publish(0);
+       }},
       {"head beyond the table", [](VirtqueueTest& t) { t.Publish(9); }},
-      {"readable after writable", [](VirtqueueTest& t) {
+      {"readable after writable",
+       [](VirtqueueTest& t) {
          t.Desc(0x1000, 0, kData, 1, kVirtqDescFNext | kVirtqDescFWrite, 1);
          t.Desc(0x1000, 1, kData, 1, 0, 0);
          t.Publish(0);
        }},
       {"avail index jumps past the queue size", [](VirtqueueTest& t) { t.Put16(0x2002, 9); }},
-      {"nested indirect", [](VirtqueueTest& t) {
+      {"nested indirect",
+       [](VirtqueueTest& t) {
          t.Desc(0x5000, 0, 0x6000, 16, kVirtqDescFIndirect, 0);
          t.Desc(0x1000, 0, 0x5000, 16, kVirtqDescFIndirect, 0);
          t.Publish(0);
        }},
-      {"indirect with NEXT", [](VirtqueueTest& t) { t.Desc(0x1000, 0, 0x5000, 16, kVirtqDescFIndirect | kVirtqDescFNext, 1); t.Publish(0); }},
-      {"indirect table too long", [](VirtqueueTest& t) { t.Desc(0x1000, 0, 0x5000, 16 * 2000, kVirtqDescFIndirect, 0); t.Publish(0); }},
-      {"indirect table of odd size", [](VirtqueueTest& t) { t.Desc(0x1000, 0, 0x5000, 17, kVirtqDescFIndirect, 0); t.Publish(0); }},
-      {"indirect loop", [](VirtqueueTest& t) {
+      {"indirect with NEXT",
+       [](VirtqueueTest& t) {
+         t.Desc(0x1000, 0, 0x5000, 16, kVirtqDescFIndirect | kVirtqDescFNext, 1);
+         t.Publish(0);
+       }},
+      {"indirect table too long",
+       [](VirtqueueTest& t) {
+         t.Desc(0x1000, 0, 0x5000, 16 * 2000, kVirtqDescFIndirect, 0);
+         t.Publish(0);
+       }},
+      {"indirect table of odd size",
+       [](VirtqueueTest& t) {
+         t.Desc(0x1000, 0, 0x5000, 17, kVirtqDescFIndirect, 0);
+         t.Publish(0);
+       }},
+      {"indirect loop",
+       [](VirtqueueTest& t) {
          t.Desc(0x5000, 0, kData, 1, kVirtqDescFNext, 1);
          t.Desc(0x5000, 1, kData, 1, kVirtqDescFNext, 0);
          t.Desc(0x1000, 0, 0x5000, 32, kVirtqDescFIndirect, 0);
@@ -565,7 +601,8 @@ class NetTest : public QuietLogs {
                 kVirtioStatusDriverOk);
   }
   void ApplyEvents() {
-    for (HostEvent& e : events_.TakeAll()) net_->ReceiveFrame(std::get<FrameReceivedEvent>(e).frame);
+    for (HostEvent& e : events_.TakeAll())
+      net_->ReceiveFrame(std::get<FrameReceivedEvent>(e).frame);
   }
   void AddRxBuffer(int i, uint32_t len = 2048) {
     drv_->AddChain(VirtioNet::kRxQueue, {{kData + 0x10000 + 0x1000ull * i, len, true}});
@@ -644,11 +681,11 @@ TEST_F(NetTest, GarbageFramesAreDroppedNotFatal) {
   AddRxBuffer(0, 200);
   AddRxBuffer(1, 200);
   drv_->Notify(VirtioNet::kRxQueue);
-  peer_->Send({});                      // empty
-  peer_->Send(Frame(5, 0));             // shorter than an Ethernet header
-  peer_->Send(Frame(70000, 0));         // larger than any frame
-  peer_->Send(Frame(1500, 0));          // larger than the 200-byte buffer
-  peer_->Send(Frame(64, 0));            // fine
+  peer_->Send({});               // empty
+  peer_->Send(Frame(5, 0));      // shorter than an Ethernet header
+  peer_->Send(Frame(70000, 0));  // larger than any frame
+  peer_->Send(Frame(1500, 0));   // larger than the 200-byte buffer
+  peer_->Send(Frame(64, 0));     // fine
   ApplyEvents();
   EXPECT_EQ(net_->rx_dropped(), 4u);
   ASSERT_EQ(drv_->UsedIdx(VirtioNet::kRxQueue), 2);
@@ -658,7 +695,8 @@ TEST_F(NetTest, GarbageFramesAreDroppedNotFatal) {
 }
 
 TEST_F(NetTest, MalformedRxChainNeedsReset) {
-  drv_->WriteDesc(VirtioNet::kRxQueue, 0, kData, 100, kVirtqDescFNext | kVirtqDescFWrite, 0);  // loop
+  drv_->WriteDesc(VirtioNet::kRxQueue, 0, kData, 100, kVirtqDescFNext | kVirtqDescFWrite,
+                  0);  // loop
   drv_->PublishHead(VirtioNet::kRxQueue, 0);
   drv_->Notify(VirtioNet::kRxQueue);
   peer_->Send(Frame(60, 0));
