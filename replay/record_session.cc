@@ -31,10 +31,13 @@ absl::Status RecordSession::Start() {
 }
 
 absl::Status RecordSession::Finish(const vmm::RunOutcome& outcome) {
+  const bool exited = outcome.kind == vmm::RunOutcome::Kind::kGuestExit;
+  // Stopped between points (the guest ran on after the last one until the stop's kick): a
+  // replay stops at the last point, so that state has no final epoch to be checked against.
+  if (!machine_->at_point()) return recorder_->Finish(exited, outcome.status, nullptr);
   auto final_state = machine_->CaptureEpochState();
   if (!final_state.ok()) return final_state.status();
-  return recorder_->Finish(outcome.kind == vmm::RunOutcome::Kind::kGuestExit, outcome.status,
-                           &*final_state);
+  return recorder_->Finish(exited, outcome.status, &*final_state);
 }
 
 }  // namespace ftd::replay

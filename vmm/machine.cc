@@ -238,6 +238,7 @@ absl::StatusOr<RunOutcome> Machine::Run(const RunLimits& limits) {
     auto exit = vcpu_.Run();
     if (!exit.ok()) return exit.status();
     io_pending_ = std::holds_alternative<IoExit>(*exit) || std::holds_alternative<MmioExit>(*exit);
+    ran_since_point_ = !IsPoint(*exit);
     if (IsPoint(*exit)) {
       ++exit_index_;
       published_exit_index_.store(exit_index_, std::memory_order_relaxed);

@@ -184,6 +184,10 @@ class Machine {
   void RequestStop();
 
   uint64_t exit_index() const { return exit_index_; }
+  // False when the last Run() was stopped (a kick: RequestStop) after the guest had run on
+  // from its last point: the state is then between points, where no replay can stop, so it
+  // is no final state to check a replay against.
+  bool at_point() const { return !ran_since_point_; }
   // Thread-safe: the last point reached, for status reports from other threads.
   uint64_t published_exit_index() const {
     return published_exit_index_.load(std::memory_order_relaxed);
@@ -261,6 +265,7 @@ class Machine {
   bool at_point_ = true;
   std::optional<uint64_t> stop_at_;  // the current Run's stop point
   std::string regs_at_stop_;         // kvm_regs + kvm_sregs at that point
+  bool ran_since_point_ = false;     // the guest ran after the last point (a kick stopped it)
   bool io_pending_ = false;          // last exit was I/O that KVM completes on the next KVM_RUN
   std::atomic<bool> stop_requested_{false};
   std::deque<uint8_t> serial_input_;  // taken from host events, not yet taken by the UART
