@@ -80,8 +80,8 @@ TEST(PairRolesKvmTest, BackupGoesLiveWithEveryEntryReplayedAndOutputsInOrder) {
   bo.server.listen_address = "127.0.0.1:0";
   bo.server.insecure = true;
   bo.server.vm_id = "vm";
-  bo.server.heartbeat_interval = std::chrono::milliseconds(20);
-  bo.server.peer_timeout = std::chrono::milliseconds(400);
+  bo.server.heartbeat_interval = std::chrono::milliseconds(100);
+  bo.server.peer_timeout = std::chrono::milliseconds(3000);
   bo.status_path = dir + "/backup.status";
   auto backup = std::make_unique<backup::BackupRole>(bo, *std::move(bpromo),
                                                      std::make_unique<vmm::Kvm>(*std::move(bkvm)),
@@ -108,6 +108,18 @@ TEST(PairRolesKvmTest, BackupGoesLiveWithEveryEntryReplayedAndOutputsInOrder) {
     live_outcome = *o;
   });
 
+  // An early ASSERT must not leave the thread joinable (std::terminate): stop and join it.
+  struct Joiner {
+    std::thread& t;
+    backup::BackupRole& b;
+    ~Joiner() {
+      if (t.joinable()) {
+        b.RequestStop();
+        t.join();
+      }
+    }
+  } joiner{backup_thread, *backup};
+
   // The primary: protected, then runs about a third of the guest and its stream dies.
   Console primary_console;
   uint64_t primary_sent = 0;
@@ -120,8 +132,8 @@ TEST(PairRolesKvmTest, BackupGoesLiveWithEveryEntryReplayedAndOutputsInOrder) {
     po.client.target = "127.0.0.1:" + std::to_string(backup->port());
     po.client.insecure = true;
     po.client.vm_id = "vm";
-    po.client.heartbeat_interval = std::chrono::milliseconds(20);
-    po.client.peer_timeout = std::chrono::milliseconds(400);
+    po.client.heartbeat_interval = std::chrono::milliseconds(100);
+    po.client.peer_timeout = std::chrono::milliseconds(3000);
     po.peer_wait = std::chrono::seconds(20);
     po.status_path = dir + "/primary.status";
     primary::PrimaryRole primary(po, *std::move(ppromo));
@@ -134,7 +146,8 @@ TEST(PairRolesKvmTest, BackupGoesLiveWithEveryEntryReplayedAndOutputsInOrder) {
                     .Boot(std::make_unique<vmm::Kvm>(*std::move(pkvm)), *std::move(guest), image,
                           primary_console.Output())
                     .ok());
-    ASSERT_TRUE(primary.Protect().ok());
+    auto protect = primary.Protect();
+    ASSERT_TRUE(protect.ok()) << protect;
     EXPECT_EQ(primary.state(), primary::PrimaryState::kProtected);
     // Run until about tick 30 has been printed (each tick is a few points), bounded.
     for (int i = 0; i < 400 && Ticks(primary_console.Get()).size() < 25; ++i) {
