@@ -20,17 +20,9 @@ truncate -s 8M "$work/disk.img"
 cp "$work/disk.img" "$work/disk0.img"  # the disk as it is when recording begins
 
 # --- Record ------------------------------------------------------------------------------------
-# `ip netns exec` execs ftd itself, so $! is ftd's pid. Console (stdout) and ftd's messages
-# (stderr) go to separate files: the console is compared with the replays'.
-ip netns exec "$FTD_TESTBED_PREFIX-a" "$build/ftd" record --guest "$kv" --log "$work/kv.log" \
-  --disk "$work/disk.img" --net tap:ftdtap0 --cmdline "ip=$guest/15" --no-stdin \
-  >"$work/rec.out" 2>"$work/rec.err" &
-ftd_pid=$!
-for _ in $(seq 1 120); do
-  grep -q "kv ready" "$work/rec.out" && break
-  kill -0 "$ftd_pid" 2>/dev/null || fail "ftd record exited during boot"
-  sleep 0.5
-done
+# Console (rec.out) and ftd's messages (rec.err) go to separate files: the console is compared
+# with the replays'.
+record_kv "$work/kv.log" "$work/disk.img" rec
 grep -q "kv ready ip=$guest port=7000 keys=0" "$work/rec.out" || fail "no 'kv ready ... keys=0' within 60 s"
 
 expect "OK" 0 set x 1

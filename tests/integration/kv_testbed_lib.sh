@@ -40,3 +40,27 @@ expect() {  # expect "OUTPUT" EXIT_CODE ftkv-args...
   got=$(ftkv "$@"); rc=$?
   [ "$got" = "$want" ] && [ "$rc" = "$code" ] || fail "ftkv $*: got '$got' (exit $rc), want '$want' (exit $code)"
 }
+
+# stop_bg VAR: kills and reaps the background job whose pid is in $VAR (if any); clears VAR.
+stop_bg() {
+  local pid=${!1}
+  [ -n "$pid" ] || return 0
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  printf -v "$1" '%s' ''
+}
+
+# record_kv LOG DISK NAME: `ftd record` the kv guest on host A (the disk, the tap), console to
+# $work/NAME.out and ftd's messages to $work/NAME.err; sets ftd_pid (`ip netns exec` execs
+# ftd itself) and returns once the guest said "kv ready" (fails after 60 s).
+record_kv() {
+  ip netns exec "$FTD_TESTBED_PREFIX-a" "$build/ftd" record --guest "$build/guest/kv.elf" --log "$1" \
+    --disk "$2" --net tap:ftdtap0 --cmdline "ip=$guest/15" --no-stdin >"$work/$3.out" 2>"$work/$3.err" &
+  ftd_pid=$!
+  for _ in $(seq 1 120); do
+    grep -q "kv ready" "$work/$3.out" && return 0
+    kill -0 "$ftd_pid" 2>/dev/null || fail "$3: ftd record exited during boot"
+    sleep 0.5
+  done
+  fail "$3: no 'kv ready' within 60 s"
+}

@@ -226,12 +226,7 @@ sample_start() {
   ) >>"$sample_file" &
   sampler_pid=$!
 }
-sample_stop() {
-  [ -n "$sampler_pid" ] || return 0
-  kill "$sampler_pid" 2>/dev/null
-  wait "$sampler_pid" 2>/dev/null
-  sampler_pid=''
-}
+sample_stop() { stop_bg sampler_pid; }
 
 # kill_and_take_over VICTIM SURVIVOR TEXT STATE: SIGKILL VICTIM's ftd (primary|backup; sets
 # t_kill); SURVIVOR must print TEXT within 10 s and reach STATE at generation 2. Sets took_ms

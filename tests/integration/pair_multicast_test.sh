@@ -27,12 +27,7 @@ burst_start() {  # burst_start SEED: multicast frames from the client every 2 ms
   in_client timeout -k 2 60 "$build/tests/netgarbage" multicast eth0 2000 30000 "$1" >"$work/burst.out" 2>&1 &
   burst_pid=$!
 }
-burst_stop() {
-  [ -n "$burst_pid" ] || return 0
-  kill "$burst_pid" 2>/dev/null
-  wait "$burst_pid" 2>/dev/null
-  burst_pid=''
-}
+burst_stop() { stop_bg burst_pid; }
 
 # --- record/replay ------------------------------------------------------------------------------
 for r in $(seq 1 "$rr_rounds"); do
@@ -40,15 +35,7 @@ for r in $(seq 1 "$rr_rounds"); do
   burst_start "$r"
   sleep 0.2
   truncate -s 8M "$work/rr.disk"
-  ip netns exec "$FTD_TESTBED_PREFIX-a" "$build/ftd" record --guest "$kv" --log "$work/rr.log" --disk "$work/rr.disk" --net tap:ftdtap0 \
-    --cmdline "ip=$guest/15" --no-stdin >"$work/rr.out" 2>"$work/rr.err" &
-  ftd_pid=$!
-  for _ in $(seq 1 120); do
-    grep -q "kv ready" "$work/rr.out" && break
-    kill -0 "$ftd_pid" 2>/dev/null || fail "rr$r: ftd record exited during boot"
-    sleep 0.5
-  done
-  grep -q "kv ready" "$work/rr.out" || fail "rr$r: no 'kv ready' within 60 s"
+  record_kv "$work/rr.log" "$work/rr.disk" rr
   for i in 1 2 3; do expect "OK" 0 set "k$i" "$r$i"; done
   sleep 1
   kill -TERM "$ftd_pid"; wait "$ftd_pid"; rc=$?; ftd_pid=

@@ -141,6 +141,8 @@ mkdir -p $r/run/kvm-vm
 mount --bind /mnt/ctl $r/run/kvm-vm
 stty -F /dev/ttyS1 raw -echo 115200
 stty -F /dev/ttyS2 raw -echo 115200
+# The VM's own loopback (tests bind 127.0.0.1): busybox init leaves it down.
+chroot $r ip link set lo up || fail "loopback up"
 echo "KVM-VM-READY $(cut -d' ' -f1 /proc/uptime)"
 chroot $r /bin/bash /run/kvm-vm/cmd.sh </dev/null >/dev/ttyS1 2>/dev/ttyS2
 rc=$?

@@ -41,6 +41,22 @@ bool ParseMac(const char* s, uint8_t mac[6]) {
   return true;
 }
 
+// A raw packet socket and the address of interface `ifname` to send on; -1 (said why) on error.
+int OpenPacketSocket(const char* ifname, sockaddr_ll* addr) {
+  int fd = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+  if (fd < 0) return perror("socket(AF_PACKET)"), -1;
+  *addr = sockaddr_ll{};
+  addr->sll_family = AF_PACKET;
+  addr->sll_ifindex = static_cast<int>(if_nametoindex(ifname));
+  addr->sll_halen = 6;
+  if (addr->sll_ifindex == 0) {
+    std::fprintf(stderr, "no interface %s\n", ifname);
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -54,13 +70,9 @@ int main(int argc, char** argv) {
   if (mode == "frames") {
     uint8_t dst[6];
     if (!ParseMac(argv[3], dst)) return Usage();
-    int fd = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
-    if (fd < 0) return perror("socket(AF_PACKET)"), 1;
     sockaddr_ll addr{};
-    addr.sll_family = AF_PACKET;
-    addr.sll_ifindex = static_cast<int>(if_nametoindex(argv[2]));
-    addr.sll_halen = 6;
-    if (addr.sll_ifindex == 0) return std::fprintf(stderr, "no interface %s\n", argv[2]), 1;
+    int fd = OpenPacketSocket(argv[2], &addr);
+    if (fd < 0) return 1;
     long sent = 0;
     for (long i = 0; i < count; ++i) {
       size_t len = rng() % 1601;
@@ -84,13 +96,9 @@ int main(int argc, char** argv) {
   if (mode == "multicast") {
     long interval_us = std::strtol(argv[3], nullptr, 10);
     if (interval_us < 0 || interval_us > 10'000'000) return Usage();
-    int fd = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
-    if (fd < 0) return perror("socket(AF_PACKET)"), 1;
     sockaddr_ll addr{};
-    addr.sll_family = AF_PACKET;
-    addr.sll_ifindex = static_cast<int>(if_nametoindex(argv[2]));
-    addr.sll_halen = 6;
-    if (addr.sll_ifindex == 0) return std::fprintf(stderr, "no interface %s\n", argv[2]), 1;
+    int fd = OpenPacketSocket(argv[2], &addr);
+    if (fd < 0) return 1;
     long sent = 0;
     for (long i = 0; i < count; ++i) {
       std::vector<uint8_t> f(14, 0);
