@@ -3,7 +3,9 @@
 # unprotected (`ftd run` on host A) and protected (`ftd --role primary` on A, backup on B, mutual
 # TLS over the repl link), the same `ftkv load` against each; the plain gRPC stream round trip
 # on the same link (bench/repl_rtt, no VM); the compute guest's run time unprotected and
-# protected; the log bandwidth and the backup's lag under load. Prints a table and one JSON
+# protected (compute_ratio leaves the first transfer out; it has its own field); the log
+# bandwidth and the backup's lag under load; the idle log of the ticks guest at 100 Hz
+# (idle_log_Bps). Prints a table and one JSON
 # line. Needs root and /dev/kvm (on hosts without it: tests/kvm-vm/run-in-kvm-vm.sh --
 # bench/pair_bench.sh build).
 #
@@ -83,9 +85,19 @@ start_ftd primary a --peer "198.19.0.2:$port" --guest "$build/guest/compute.elf"
 primary_pid=$!
 wait "$primary_pid" || fail "protected compute exited $?"
 compute_prot_s=$(secs_since "$t0")
+# The first transfer is a one-off at start (its own field); compute_ratio leaves it out.
+compute_xfer_ms=$(status_field primary first_transfer_pause_ms)
 [ "$(grep result "$work/compute-plain.out")" = "$(grep result "$work/$round-primary.con.out")" ] ||
   fail "protected compute printed another result"
 pair_down
+
+# 5. The idle log: the ticks guest at 100 Hz recorded for 5 s of guest time; the encoded
+# entries (what the replication stream carries, without the file's frames) per second of
+# guest time, as `ftd log info` counts them.
+"$build/ftd" record --guest "$build/guest/ticks.elf" --cmdline "ticks=500 hz=100" --log "$work/idle.log" \
+  --no-stdin >"$work/idle.out" 2>&1 || fail "idle record: $(tail -2 "$work/idle.out")"
+idle_Bps=$("$build/ftd" log info "$work/idle.log" | sed -n 's/.*entries encoded [0-9]* bytes, \([0-9]*\) B\/s.*/\1/p')
+[ -n "$idle_Bps" ] || fail "no 'entries encoded' line in ftd log info"
 
 rtt_p50=$(sed -n 's/.*"grpc_rtt_p50_us":\([0-9.]*\).*/\1/p' "$work/rtt.out")
 rtt_p99=$(sed -n 's/.*"grpc_rtt_p99_us":\([0-9.]*\).*/\1/p' "$work/rtt.out")
@@ -96,7 +108,7 @@ awk -v pt="$(load_field "$work/plain.load" throughput_per_s)" -v pp50="$(load_fi
   -v pp99="$(load_field "$work/plain.load" p99_us)" -v qt="$(load_field "$work/prot.load" throughput_per_s)" \
   -v qp50="$(load_field "$work/prot.load" p50_us)" -v qp99="$(load_field "$work/prot.load" p99_us)" \
   -v r50="$rtt_p50" -v r99="$rtt_p99" -v cp="$compute_plain_s" -v cq="$compute_prot_s" \
-  -v bps="$log_bps" -v lb="$log_bytes" -v pause="$pause_ms" \
+  -v bps="$log_bps" -v lb="$log_bytes" -v pause="$pause_ms" -v cx="${compute_xfer_ms:-0}" -v idle="$idle_Bps" \
   -v l50="$(pctl 50 <<<"$lag_ms")" -v l99="$(pctl 99 <<<"$lag_ms")" \
   -v e50="$(pctl 50 <<<"$lag_e")" -v e99="$(pctl 99 <<<"$lag_e")" -v clients="$clients" \
   -v kvm="$(sh "$here/bench/kvm_module.sh")" 'BEGIN {
@@ -105,13 +117,15 @@ awk -v pt="$(load_field "$work/plain.load" throughput_per_s)" -v pp50="$(load_fi
   printf "%-52s %14.2f %14.2f\n", "kv latency p50 (ms)", pp50 / 1000, qp50 / 1000
   printf "%-52s %14.2f %14.2f\n", "kv latency p99 (ms)", pp99 / 1000, qp99 / 1000
   printf "%-52s %14.2f %14.2f\n", "compute run time (s, boot included)", cp, cq
+  printf "%-52s %14s %14.3f\n", "compute protected / unprotected (first transfer out)", "", (cq - cx / 1000) / cp
   printf "%-52s %14s %14.2f / %.2f\n", "plain gRPC stream round trip p50 / p99 (ms)", "", r50 / 1000, r99 / 1000
   printf "%-52s %14s %14.2f\n", "kv latency added p50 / gRPC round trip p50", "", (qp50 - pp50) / r50
   printf "%-52s %14s %14.1f\n", "log bandwidth under kv load (KB/s)", "", bps / 1000
   printf "%-52s %14s %14s / %s\n", "backup lag p50 / p99 (ms)", "", l50, l99
   printf "%-52s %14s %14s / %s\n", "backup lag p50 / p99 (entries)", "", e50, e99
   printf "%-52s %14s %14.0f\n", "first-transfer pause (ms)", "", pause
-  printf "{\"kvm_module\":\"%s\",\"kv_clients\":%d,\"kv_plain_rps\":%.1f,\"kv_prot_rps\":%.1f,\"kv_rps_ratio\":%.3f,\"kv_plain_p50_ms\":%.2f,\"kv_prot_p50_ms\":%.2f,\"kv_plain_p99_ms\":%.2f,\"kv_prot_p99_ms\":%.2f,\"grpc_rtt_p50_ms\":%.2f,\"grpc_rtt_p99_ms\":%.2f,\"added_latency_over_rtt\":%.2f,\"compute_plain_s\":%.3f,\"compute_prot_s\":%.3f,\"compute_ratio\":%.3f,\"log_bandwidth_Bps\":%.0f,\"log_bytes\":%d,\"lag_p50_ms\":%s,\"lag_p99_ms\":%s,\"lag_p50_entries\":%s,\"lag_p99_entries\":%s,\"first_transfer_pause_ms\":%.1f}\n",
+  printf "%-52s %14s %14.0f\n", "idle log, ticks guest at 100 Hz (B/s)", "", idle
+  printf "{\"kvm_module\":\"%s\",\"kv_clients\":%d,\"kv_plain_rps\":%.1f,\"kv_prot_rps\":%.1f,\"kv_rps_ratio\":%.3f,\"kv_plain_p50_ms\":%.2f,\"kv_prot_p50_ms\":%.2f,\"kv_plain_p99_ms\":%.2f,\"kv_prot_p99_ms\":%.2f,\"grpc_rtt_p50_ms\":%.2f,\"grpc_rtt_p99_ms\":%.2f,\"added_latency_over_rtt\":%.2f,\"compute_plain_s\":%.3f,\"compute_prot_s\":%.3f,\"compute_ratio\":%.3f,\"compute_first_transfer_ms\":%.1f,\"log_bandwidth_Bps\":%.0f,\"log_bytes\":%d,\"lag_p50_ms\":%s,\"lag_p99_ms\":%s,\"lag_p50_entries\":%s,\"lag_p99_entries\":%s,\"first_transfer_pause_ms\":%.1f,\"idle_log_Bps\":%d}\n",
     kvm, clients, pt, qt, qt / pt, pp50 / 1000, qp50 / 1000, pp99 / 1000, qp99 / 1000, r50 / 1000, r99 / 1000,
-    (qp50 - pp50) / r50, cp, cq, cq / cp, bps, lb, l50, l99, e50, e99, pause
+    (qp50 - pp50) / r50, cp, cq, (cq - cx / 1000) / cp, cx, bps, lb, l50, l99, e50, e99, pause, idle
 }'

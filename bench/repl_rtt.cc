@@ -98,10 +98,10 @@ int main(int argc, char** argv) {
     e.set_seq(c.next_seq());
     e.set_exit_index(i);
     e.mutable_clock()->set_monotonic_ns(i);
+    const uint64_t seq = e.seq();
     auto t0 = std::chrono::steady_clock::now();
-    if (!c.Enqueue(e).ok() || !c.WaitForAck(e.seq(), std::chrono::seconds(10))) {
-      std::fprintf(stderr, "repl_rtt: no ack for seq %llu\n",
-                   static_cast<unsigned long long>(e.seq()));
+    if (!c.Enqueue(std::move(e)).ok() || !c.WaitForAck(seq, std::chrono::seconds(10))) {
+      std::fprintf(stderr, "repl_rtt: no ack for seq %llu\n", static_cast<unsigned long long>(seq));
       return 1;
     }
     us.push_back(

@@ -163,7 +163,7 @@ int LogInfoCommand(const std::string& path, bool epochs, bool entries_list) {
   if (!reader.ok()) return Fail(CodeFor(reader.status()), reader.status());
   const proto::LogHeader& h = reader->header();
   std::map<std::string, std::pair<uint64_t, uint64_t>> by_type;  // count, bytes
-  uint64_t entries = 0, first_exit = 0, last_exit = 0, first_ns = 0, last_ns = 0;
+  uint64_t entries = 0, first_exit = 0, last_exit = 0, first_ns = 0, last_ns = 0, encoded_bytes = 0;
   bool have_ns = false;
   std::string end = "none (the recording did not finish cleanly)";
   absl::Status tail;
@@ -183,7 +183,9 @@ int LogInfoCommand(const std::string& path, bool epochs, bool entries_list) {
     }
     if (entries_list) {
       std::string detail;
-      if (x.has_clock()) detail = absl::StrFormat("clock %u", x.clock().monotonic_ns());
+      if (x.has_clock())
+        detail = absl::StrFormat(x.clock().timer() ? "timer %u" : "clock %u",
+                                 x.clock().monotonic_ns());
       if (x.has_serial()) detail = absl::StrFormat("serial %u bytes", x.serial().data().size());
       if (x.has_block())
         detail = absl::StrFormat("block request %u status %u, %u bytes", x.block().request_id(),
@@ -200,7 +202,7 @@ int LogInfoCommand(const std::string& path, bool epochs, bool entries_list) {
     }
     if (entries++ == 0) first_exit = x.exit_index();
     last_exit = x.exit_index();
-    std::string type = x.has_clock()    ? "clock"
+    std::string type = x.has_clock()    ? (x.clock().timer() ? "timer" : "clock")
                        : x.has_serial() ? "serial"
                        : x.has_block()  ? "block"
                        : x.has_net()    ? "net"
@@ -209,7 +211,9 @@ int LogInfoCommand(const std::string& path, bool epochs, bool entries_list) {
                                         : "other";
     auto& t = by_type[type];
     ++t.first;
-    t.second += x.ByteSizeLong() + replay::kLogFrameHeaderSize;
+    const size_t encoded = x.ByteSizeLong();
+    encoded_bytes += encoded;
+    t.second += encoded + replay::kLogFrameHeaderSize;
     if (x.has_clock() && !x.clock().realtime()) {
       if (!have_ns) first_ns = x.clock().monotonic_ns();
       have_ns = true;
@@ -245,6 +249,11 @@ int LogInfoCommand(const std::string& path, bool epochs, bool entries_list) {
   }
   std::printf("  guest time %.3f s (clock reads from %.3f s to %.3f s)\n",
               (last_ns - first_ns) * 1e-9, first_ns * 1e-9, last_ns * 1e-9);
+  // What the replication stream carries: the entries themselves, without the file's frames.
+  std::printf("  entries encoded %llu bytes, %.0f B/s of guest time (the file adds %zu a frame)\n",
+              static_cast<unsigned long long>(encoded_bytes),
+              last_ns > 0 ? static_cast<double>(encoded_bytes) / (last_ns * 1e-9) : 0.0,
+              replay::kLogFrameHeaderSize);
   std::printf("  end: %s\n", end.c_str());
   if (!tail.ok()) {
     std::printf("  %s: %s\n", replay::IsTornTail(tail) ? "torn tail" : "damaged",

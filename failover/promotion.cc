@@ -63,6 +63,13 @@ std::string Promotion::CheckCurrent(uint64_t generation) {
       generation, *cur, HolderOf(*cur));
 }
 
+absl::StatusOr<bool> Promotion::StillHolds() {
+  if (!arbiter_) return true;
+  auto cur = arbiter_->CurrentGeneration();
+  if (!cur.ok()) return cur.status();
+  return *cur == generation_.load();
+}
+
 std::string Promotion::HolderOf(uint64_t gen) {
   auto rec = arbiter_->Read(gen);
   if (!rec.ok()) return std::string(rec.status().message());

@@ -34,6 +34,9 @@ class Promotion {
   // A backup admitting a primary: empty when `generation` is the arbiter's current one,
   // else why the primary is stale.
   std::string CheckCurrent(uint64_t generation);
+  // Whether generation() is still the arbiter's newest (true without an arbiter); an error
+  // when the arbiter cannot be read.
+  absl::StatusOr<bool> StillHolds();
 
   uint64_t generation() const { return generation_.load(); }
   void set_generation(uint64_t g) { generation_.store(g); }

@@ -59,6 +59,7 @@ void OutputCommitGate::Loop() {
         continue;
       }
     }
+    if (tag != 0 && !MayRelease()) continue;
     std::lock_guard rl(release_mu_);
     std::vector<Held> batch;
     {
@@ -70,11 +71,30 @@ void OutputCommitGate::Loop() {
         batch.push_back(std::move(held_.front()));
         held_.pop_front();
       }
+      in_flight_ = batch.size();
     }
     for (Held& h : batch) h.release();
     std::lock_guard lock(mu_);
     released_ += batch.size();
+    in_flight_ = 0;
+    if (held_.empty()) drained_cv_.notify_all();
   }
+}
+
+bool OutputCommitGate::MayRelease() {
+  if (!source_.in_contact || source_.in_contact()) return true;
+  if (source_.confirm && source_.confirm()) return true;
+  // Not now: the client hears from the backup again, declares it dead (failover then decides:
+  // Unprotect or Halt), or confirm() succeeds on the next look.
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, std::chrono::milliseconds(5), [&] { return halted_ || unprotected_; });
+  return false;
+}
+
+bool OutputCommitGate::WaitUntilDrained(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  auto drained = [&] { return held_.empty() && in_flight_ == 0; };
+  return drained_cv_.wait_for(lock, timeout, [&] { return halted_ || drained(); }) && drained();
 }
 
 void OutputCommitGate::Unprotect() {
@@ -91,6 +111,7 @@ size_t OutputCommitGate::Halt() {
   held_.clear();
   held_bytes_ = 0;
   cv_.notify_all();
+  drained_cv_.notify_all();
   return dropped;
 }
 

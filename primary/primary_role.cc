@@ -68,6 +68,11 @@ PrimaryRole::PrimaryRole(PrimaryOptions options, std::unique_ptr<failover::Promo
         }
         return c->WaitForAck(seq, t);
       },
+      [this] {
+        auto* c = client_ptr_.load();
+        return c == nullptr || c->in_contact();
+      },
+      [this] { return ConfirmGeneration(); },
   });
 }
 
@@ -89,6 +94,9 @@ absl::Status PrimaryRole::Claim() { return promotion_->ClaimForNewPrimary().stat
 absl::Status PrimaryRole::Boot(std::unique_ptr<vmm::Kvm> kvm, vmm::LoadedGuest guest,
                                std::vector<uint8_t> image, vmm::ConsoleOutput console) {
   guest.config.output_gate = gate_.get();
+  // Only what leaves the protected world waits (docs/pair.md "Which outputs wait"): a
+  // replicated disk is this host's own replica; a shared one is seen by the next primary.
+  guest.config.gate_disk = options_.disk_mode == "shared";
   replay::RecordOptions ropt;
   ropt.epoch_interval_ns = options_.epoch_interval_ns;
   ropt.disk_path = options_.disk_path;
@@ -205,11 +213,7 @@ void PrimaryRole::OnBackupLost() {
                static_cast<unsigned long long>(gate_->held_count()));
   std::string lost;
   if (!promotion_->TryPromote(&lost)) {
-    state_.store(PrimaryState::kHalted);
-    const size_t dropped = gate_->Halt();
-    session_->machine().RequestStop();
-    std::fprintf(stderr, "ftd: halted: %s (backup lost: %s); %zu held output(s) dropped\n",
-                 lost.c_str(), why.c_str(), dropped);
+    HaltLocked(absl::StrFormat("%s (backup lost: %s)", lost, why));
     return;
   }
   if (sink != nullptr) sink->Unprotect();
@@ -219,6 +223,42 @@ void PrimaryRole::OnBackupLost() {
                "ftd: primary: backup lost (%s); continuing unprotected at generation %llu\n",
                why.c_str(), static_cast<unsigned long long>(promotion_->generation()));
   if (monitor_) monitor_->PublishNow();
+}
+
+void PrimaryRole::HaltLocked(const std::string& why) {
+  decided_ = true;
+  state_.store(PrimaryState::kHalted);
+  const size_t dropped = gate_->Halt();
+  session_->machine().RequestStop();
+  std::fprintf(stderr, "ftd: halted: %s; %zu held output(s) dropped\n", why.c_str(), dropped);
+}
+
+bool PrimaryRole::ConfirmGeneration() {
+  ReplicationClient* c = client_ptr_.load();
+  // Dead: failover decides (OnBackupLost). Only quiet for too long: the client declares it
+  // dead or hears from it again; confirming now would not tell whether it is taking over.
+  if (c == nullptr || c->peer_dead() || !c->silence_noticed()) return false;
+  auto holds = promotion_->StillHolds();
+  if (!holds.ok()) {
+    spdlog::warn("cannot confirm generation {} at the arbiter: {}; outputs stay held",
+                 promotion_->generation(), std::string(holds.status().message()));
+    return false;
+  }
+  std::lock_guard lock(decide_mu_);
+  if (closing_ || decided_ || state_.load() != PrimaryState::kProtected) return false;
+  if (!*holds) {
+    HaltLocked(absl::StrFormat(
+        "silent for longer than the peer timeout, and generation %llu is no longer the "
+        "arbiter's newest (the backup took over)",
+        static_cast<unsigned long long>(promotion_->generation())));
+    return false;
+  }
+  c->ClearSilence();
+  std::fprintf(stderr,
+               "ftd: primary: out of contact with the backup for longer than the peer timeout; "
+               "confirmed generation %llu at the arbiter, releasing outputs again\n",
+               static_cast<unsigned long long>(promotion_->generation()));
+  return true;
 }
 
 absl::Status PrimaryRole::Finish(const vmm::RunOutcome& outcome) {
@@ -233,8 +273,7 @@ absl::Status PrimaryRole::Finish(const vmm::RunOutcome& outcome) {
     OnBackupLost();
     if (fenced()) return absl::OkStatus();
   }
-  for (int i = 0; i < 500 && gate_->held_count() > 0; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  gate_->WaitUntilDrained(std::chrono::seconds(5));
   return absl::OkStatus();
 }
 

@@ -73,6 +73,11 @@ class PrimaryRole {
  private:
   // The client's peer-dead callback (its own threads): promote or halt, once.
   void OnBackupLost();
+  // The gate's confirm(): after a silence longer than the peer timeout, may outputs leave?
+  // Halts this host when the arbiter shows it was replaced.
+  bool ConfirmGeneration();
+  // Fenced: drop the held outputs and stop the VM. decide_mu_ held.
+  void HaltLocked(const std::string& why);
   void Fill(proto::StatusReport& r);
   absl::StatusOr<std::unique_ptr<ReplicationClient>> ConnectToBackup();
   absl::StatusOr<std::string> InitialState();

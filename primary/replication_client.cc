@@ -106,7 +106,7 @@ absl::Status ReplicationClient::status() const {
   return status_;
 }
 
-absl::Status ReplicationClient::Enqueue(proto::LogEntry entry) {
+absl::Status ReplicationClient::Enqueue(proto::LogEntry&& entry, size_t encoded_size) {
   std::lock_guard lock(mu_);
   if (!status_.ok()) return status_;
   if (closed_) return absl::FailedPreconditionError("replication stream closed");
@@ -114,7 +114,7 @@ absl::Status ReplicationClient::Enqueue(proto::LogEntry entry) {
     return absl::InvalidArgumentError(
         absl::StrCat("log entry seq ", entry.seq(), " queued, expected ", next_seq_));
   }
-  const size_t size = entry.ByteSizeLong();
+  const size_t size = encoded_size != 0 ? encoded_size : entry.ByteSizeLong();
   proto::LogBatch* batch = nullptr;
   if (!queue_.empty() && queue_.back().has_batch()) {
     proto::LogBatch* b = queue_.back().mutable_batch();
@@ -133,7 +133,7 @@ absl::Status ReplicationClient::Enqueue(proto::LogEntry entry) {
   *batch->add_entries() = std::move(entry);
   ++next_seq_;
   batch_queued_ = true;
-  cv_.notify_all();
+  writer_cv_.notify_one();  // only the writer waits for the queue
   return absl::OkStatus();
 }
 
@@ -160,7 +160,14 @@ absl::Status ReplicationClient::EnqueueStateChunk(uint64_t offset, std::string d
     replayed_seq_.store(0, std::memory_order_release);
   }
   cv_.notify_all();
+  writer_cv_.notify_one();
   return absl::OkStatus();
+}
+
+bool ReplicationClient::in_contact() const {
+  const int64_t timeout_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(options_.peer_timeout).count();
+  return !silence_.load() && SteadyNowNs() - last_heard_ns_.load() <= timeout_ns;
 }
 
 bool ReplicationClient::WaitForAck(uint64_t seq, std::chrono::milliseconds timeout) {
@@ -188,6 +195,7 @@ void ReplicationClient::MarkDead(absl::Status why) {
     status_ = why;
     dead_.store(true);
     cv_.notify_all();
+    writer_cv_.notify_all();
   }
   context_.TryCancel();  // unblocks the other thread's Read or Write
   if (options_.on_peer_dead) options_.on_peer_dead(why);
@@ -195,8 +203,13 @@ void ReplicationClient::MarkDead(absl::Status why) {
 
 void ReplicationClient::ReadLoop() {
   proto::BackupMessage msg;
+  const int64_t timeout_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(options_.peer_timeout).count();
   while (stream_->Read(&msg)) {
-    last_heard_ns_.store(SteadyNowNs());
+    // Before any ack it carries counts: a gap longer than the peer timeout means the backup
+    // may have taken over meanwhile (this process was frozen, or the link was cut).
+    const int64_t now = SteadyNowNs();
+    if (now - last_heard_ns_.exchange(now) > timeout_ns) silence_.store(true);
     std::unique_lock lock(mu_);
     if (!hello_done_) {
       if (!msg.has_hello_reply()) {
@@ -261,7 +274,8 @@ void ReplicationClient::WriteLoop() {
     bool stop;
     {
       std::unique_lock lock(mu_);
-      cv_.wait_for(lock, tick, [&] { return stop_writer_ || !queue_.empty() || dead_.load(); });
+      writer_cv_.wait_for(lock, tick,
+                          [&] { return stop_writer_ || !queue_.empty() || dead_.load(); });
       if (dead_.load()) return;
       while (!queue_.empty()) {
         out.push_back(std::move(queue_.front()));
@@ -313,6 +327,7 @@ absl::Status ReplicationClient::Close() {
     std::lock_guard lock(mu_);
     stop_writer_ = true;
     cv_.notify_all();
+    writer_cv_.notify_all();
   }
   if (writer_.joinable()) writer_.join();
   const bool was_dead = dead_.load();

@@ -51,7 +51,8 @@ class ReplicationClient {
 
   // Queues one entry; it must have seq == next_seq() (the backup's received_seq + 1 at
   // connect, then one more per entry). Entries queued together travel in one batch.
-  absl::Status Enqueue(proto::LogEntry entry);
+  // `encoded_size`: entry.ByteSizeLong() when the caller knows it (0: computed here).
+  absl::Status Enqueue(proto::LogEntry&& entry, size_t encoded_size = 0);
   // Queues a piece of a state transfer; it must come before any entry on this stream.
   absl::Status EnqueueStateChunk(uint64_t offset, std::string data, bool last);
 
@@ -69,6 +70,12 @@ class ReplicationClient {
   bool WaitForStateAck(std::chrono::milliseconds timeout);
 
   bool peer_dead() const { return dead_.load(); }
+  // The backup was heard within the peer timeout, and nothing since the last ClearSilence()
+  // came after a silence longer than that (a frozen or cut-off primary reading a backlog).
+  bool in_contact() const;
+  bool silence_noticed() const { return silence_.load(); }
+  // The caller confirmed at the arbiter that this host still holds its generation.
+  void ClearSilence() { silence_.store(false); }
   // OK while the stream is healthy; otherwise why it is not.
   absl::Status status() const;
   const proto::HelloReply& hello_reply() const { return hello_reply_; }
@@ -90,7 +97,8 @@ class ReplicationClient {
   proto::HelloReply hello_reply_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;  // queue, acks, hello reply, death, reader end
+  std::condition_variable cv_;         // acks, hello reply, death, reader end
+  std::condition_variable writer_cv_;  // the writer's: queue, stop, death
   std::deque<proto::PrimaryMessage> queue_;
   uint64_t next_seq_ = 1;
   uint64_t sent_seq_ = 0;  // the last seq written to the stream
@@ -107,6 +115,7 @@ class ReplicationClient {
   std::atomic<uint64_t> replayed_seq_{0};
   std::atomic<bool> dead_{false};
   std::atomic<int64_t> last_heard_ns_{0};
+  std::atomic<bool> silence_{false};
   std::thread reader_;
   std::thread writer_;
 };

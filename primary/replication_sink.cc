@@ -8,7 +8,8 @@ namespace ftd::primary {
 absl::Status ReplicationSink::Append(proto::LogEntry& entry) {
   const uint64_t seq = seq_.load() + 1;
   entry.set_seq(seq);
-  const uint64_t total = bytes_.load() + entry.ByteSizeLong();
+  const size_t size = entry.ByteSizeLong();  // once: the client reuses it
+  const uint64_t total = bytes_.load() + size;
   seq_.store(seq, std::memory_order_release);
   bytes_.store(total);
   // Unprotected, or the backup is gone and failover decides: nothing more to ship or track.
@@ -17,7 +18,7 @@ absl::Status ReplicationSink::Append(proto::LogEntry& entry) {
     std::lock_guard lock(mu_);
     sent_.emplace_back(seq, total);
   }
-  if (absl::Status s = client_->Enqueue(entry); !s.ok()) {
+  if (absl::Status s = client_->Enqueue(std::move(entry), size); !s.ok()) {
     // A dead stream is failover's business (the arbiter decides whether this host goes
     // on alone); meanwhile outputs stay held and the guest runs on.
     if (client_->peer_dead()) return absl::OkStatus();

@@ -37,7 +37,10 @@
 namespace ftd::replay {
 
 inline constexpr char kLogMagic[8] = {'F', 'T', 'D', 'L', 'O', 'G', '\0', '\0'};
-inline constexpr uint32_t kLogFormatVersion = 1;
+// 2: timer deadline checks are logged only when due (ClockRead.timer), and epoch page numbers
+// are varints; 1 read the clock at every point while a timer was armed and had fixed64 page
+// numbers. A log of another version is refused.
+inline constexpr uint32_t kLogFormatVersion = 2;
 inline constexpr size_t kLogFileHeaderSize = 16;
 inline constexpr size_t kLogFrameHeaderSize = 8;
 inline constexpr uint32_t kMaxLogFrame = 16u << 20;
@@ -67,7 +70,7 @@ std::vector<uint8_t> EncodeFileHeader();
 class LogSink {
  public:
   virtual ~LogSink() = default;
-  // Assigns the next sequence number to `entry` and takes it.
+  // Assigns the next sequence number to `entry` and takes it (it may move from it).
   virtual absl::Status Append(proto::LogEntry& entry) = 0;
   // Makes what was appended leave now (and reach stable storage when `durable`).
   virtual absl::Status Flush(bool durable = false) = 0;
@@ -111,8 +114,9 @@ class TeeSink final : public LogSink {
   TeeSink(std::unique_ptr<LogSink> first, std::unique_ptr<LogSink> second)
       : first_(std::move(first)), second_(std::move(second)) {}
   absl::Status Append(proto::LogEntry& entry) override {
-    if (auto s = first_->Append(entry); !s.ok()) return s;
-    return second_->Append(entry);
+    // The second (a file) only reads the entry; the first may take it (a stream moves it).
+    if (auto s = second_->Append(entry); !s.ok()) return s;
+    return first_->Append(entry);
   }
   absl::Status Flush(bool durable = false) override {
     if (auto s = first_->Flush(durable); !s.ok()) return s;

@@ -111,6 +111,18 @@ absl::Status Recorder::WaitForHost(std::optional<uint64_t> deadline_ns, int wake
   return vmm::LiveInput::WaitForHostUsing(host_, deadline_ns, wake_fd);
 }
 
+std::optional<uint64_t> Recorder::TimerDue(uint64_t deadline_ns) {
+  // Decided on host time without logging; only a deadline reached is an input (logged).
+  const uint64_t v = host_.MonotonicNs();
+  if (v < deadline_ns) return std::nullopt;
+  last_guest_ns_ = v;
+  proto::LogEntry e;
+  e.mutable_clock()->set_monotonic_ns(v);
+  e.mutable_clock()->set_timer(true);
+  Append(e);
+  return v;
+}
+
 bool Recorder::EpochDue() {
   // Guest time while recording is the host clock since boot. Read here without logging:
   // the decision itself is logged (the epoch entry), so a guest that never reads the clock

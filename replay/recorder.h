@@ -41,6 +41,7 @@ class Recorder final : public vmm::InputSource {
   absl::Status AtPoint(uint64_t exit_index) override;
   absl::StatusOr<std::vector<vmm::HostEvent>> Events(std::vector<vmm::HostEvent> host) override;
   absl::Status WaitForHost(std::optional<uint64_t> deadline_ns, int wake_fd) override;
+  std::optional<uint64_t> TimerDue(uint64_t deadline_ns) override;
   bool EpochDue() override;
   absl::Status Epoch(const vmm::EpochState& state) override;
   absl::Status status() const override { return status_; }

@@ -17,6 +17,7 @@ namespace {
 std::string EntryName(const proto::LogEntry& e) {
   switch (e.event_case()) {
     case proto::LogEntry::kClock:
+      if (e.clock().timer()) return "a timer deadline check";
       return e.clock().realtime() ? "a wall-clock read" : "a clock read";
     case proto::LogEntry::kSerial:
       return "serial input";
@@ -191,7 +192,7 @@ uint64_t Replayer::ReplayClock::MonotonicNs() {
     return r_->last_guest_ns_;
   }
   if (h == nullptr || h->exit_index() != r_->exit_index_ || !h->has_clock() ||
-      h->clock().realtime()) {
+      h->clock().realtime() || h->clock().timer()) {
     r_->Diverge("the guest read the clock; " + r_->DescribeHead());
     return r_->last_guest_ns_;
   }
@@ -247,6 +248,33 @@ absl::Status Replayer::WaitForHost(std::optional<uint64_t>, int) {
   return status_;
 }
 
+std::optional<uint64_t> Replayer::TimerDue(uint64_t deadline_ns) {
+  const proto::LogEntry* h = Head();
+  if (h == nullptr && live_after_end_ && status_.ok()) {  // beyond a log that stopped mid-point
+    if (!tail_clock_) tail_clock_.emplace(last_guest_ns_);
+    const uint64_t now = std::max(last_guest_ns_, tail_clock_->MonotonicNs());
+    if (now < deadline_ns) return std::nullopt;
+    last_guest_ns_ = now;
+    return now;
+  }
+  // Recording found the deadline reached here exactly when the log's next entry is that
+  // decision; anything else means "not yet" (and is consumed by whoever it belongs to).
+  if (!status_.ok() || h == nullptr || h->exit_index() != exit_index_ || !h->has_clock() ||
+      !h->clock().timer()) {
+    return std::nullopt;
+  }
+  const uint64_t v = h->clock().monotonic_ns();
+  if (v < deadline_ns) {
+    Diverge(absl::StrFormat("the log's timer deadline check at guest time %u is before the "
+                            "replayed deadline %u",
+                            v, deadline_ns));
+    return std::nullopt;
+  }
+  last_guest_ns_ = v;
+  Pop();
+  return v;
+}
+
 bool Replayer::EpochDue() {
   const proto::LogEntry* h = Head();
   return status_.ok() && h != nullptr && h->exit_index() == exit_index_ && h->has_epoch() &&
@@ -255,7 +283,11 @@ bool Replayer::EpochDue() {
 
 bool Replayer::FinalEpochDue() const {
   const proto::LogEntry* h = Head();
-  return status_.ok() && h != nullptr && h->has_epoch() && h->epoch().final_state();
+  // Only where the recording ended: a replay stopped earlier (--until) may find the final
+  // epoch next in the log when nothing was logged in between (timer checks not yet due log
+  // nothing), and that state is not this one.
+  return status_.ok() && h != nullptr && h->has_epoch() && h->epoch().final_state() &&
+         h->exit_index() == exit_index_;
 }
 
 std::vector<uint64_t> Replayer::EpochPages() {

@@ -27,6 +27,7 @@ class Replayer final : public vmm::InputSource {
   absl::Status AtPoint(uint64_t exit_index) override;
   absl::StatusOr<std::vector<vmm::HostEvent>> Events(std::vector<vmm::HostEvent> host) override;
   absl::Status WaitForHost(std::optional<uint64_t> deadline_ns, int wake_fd) override;
+  std::optional<uint64_t> TimerDue(uint64_t deadline_ns) override;
   bool EpochDue() override;
   std::vector<uint64_t> EpochPages() override;
   // The run has ended and the log's next entry is the final state's epoch hash: the

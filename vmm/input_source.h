@@ -46,6 +46,15 @@ class InputSource {
   virtual absl::StatusOr<std::vector<HostEvent>> Events(std::vector<HostEvent> host) = 0;
   // The guest is halted: wait until guest time `deadline_ns` or until `wake_fd` is readable.
   virtual absl::Status WaitForHost(std::optional<uint64_t> deadline_ns, int wake_fd) = 0;
+  // A device timer's next deadline is `deadline_ns` (guest time): whether guest time has
+  // reached it at the current point, and then guest time now (an input: the Recorder logs it,
+  // the Replayer takes it from the log). nullopt: not yet, and nothing is logged, so a guest
+  // that only waits for its timer costs one entry per expiry, not one per point.
+  virtual std::optional<uint64_t> TimerDue(uint64_t deadline_ns) {
+    const uint64_t now = clock().MonotonicNs();
+    if (now < deadline_ns) return std::nullopt;
+    return now;
+  }
   // Whether an epoch hash is due at the current point; then Epoch() gets the state.
   virtual bool EpochDue() { return false; }
   // Pages the epoch must hash besides those written since the last one (a replay asks

@@ -123,8 +123,7 @@ void Machine::ApplyHostEvent(HostEvent& event) {
 void Machine::AdvanceDevices() {
   auto deadline = pit_->NextDeadlineNs();
   if (!deadline) return;
-  uint64_t now = clock_.MonotonicNs();
-  if (*deadline <= now) pit_->Advance(now);
+  if (auto now = input_->TimerDue(*deadline)) pit_->Advance(*now);
 }
 
 void Machine::FeedSerialInput() {

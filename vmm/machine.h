@@ -78,9 +78,13 @@ struct MachineConfig {
   // the disk is shared with a live primary: the replay then writes nothing, and the image
   // is opened only at go-live.
   bool replay_writes_disk = true;
-  // Output commit (primary): console bytes, frames and disk requests wait on it. Not owned;
-  // it must outlive the machine. nullptr: outputs leave at once.
+  // Output commit (primary): console bytes and frames wait on it, and disk requests when
+  // gate_disk. Not owned; it must outlive the machine. nullptr: outputs leave at once.
   OutputGate* output_gate = nullptr;
+  // The disk is seen outside the protected world (shared with the backup): its requests are
+  // outputs and wait on the gate. False: it is this host's own replica, which the backup
+  // reproduces from the log, so requests go straight to it (docs/pair.md "Which outputs wait").
+  bool gate_disk = true;
   // How outside input enters, chosen by whoever builds the machine (replay/'s sessions); the
   // machine never asks its input source. kAnyExit: at any exit (a kick may deliver a timer
   // interrupt mid-computation). kAtPoints: only at points, with KVM's dirty log on for epoch

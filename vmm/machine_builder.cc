@@ -171,7 +171,7 @@ absl::Status Machine::CreateVirtioDevices(const proto::DeviceStates* st) {
       disk_ = std::move(*image);
       backend = disk_.get();
       geometry = config_.disk_geometry.value_or(disk_->config());
-      if (config_.output_gate != nullptr) {
+      if (config_.output_gate != nullptr && config_.gate_disk) {
         gated_disk_ = std::make_unique<GatedBlockBackend>(disk_.get(), config_.output_gate);
         backend = gated_disk_.get();
       }
@@ -196,13 +196,11 @@ absl::Status Machine::CreateVirtioDevices(const proto::DeviceStates* st) {
       net_backend_ = std::move(*backend);
     }
     // Frames leave through here; output commit holds them at this seam.
-    auto output = [this](std::span<const uint8_t> frame) {
+    auto output = [this](std::vector<uint8_t> frame) {
       if (!net_backend_) return;
       if (config_.output_gate == nullptr) return net_backend_->Send(frame);
-      config_.output_gate->Hold(frame.size(),
-                                [this, copy = std::vector<uint8_t>(frame.begin(), frame.end())] {
-                                  net_backend_->Send(copy);
-                                });
+      const size_t bytes = frame.size();
+      config_.output_gate->Hold(bytes, [this, f = std::move(frame)] { net_backend_->Send(f); });
     };
     if (st == nullptr) {
       net_ = std::make_unique<VirtioNet>(&memory_, pic_.get(), kIrqVirtioNet, config_.mac, output);

@@ -36,7 +36,7 @@ checks=0
 bad() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 # --- Record and check the intact log --------------------------------------------------------
-timeout 120 "$ftd" record --guest "$guest" --cmdline "ticks=4 hz=100" --log "$work/good.log" --no-stdin \
+timeout 120 "$ftd" record --guest "$guest" --cmdline "ticks=16 hz=100" --log "$work/good.log" --no-stdin \
   >"$work/rec.out" 2>"$work/rec.err"
 rc=$?
 [ "$rc" = 0 ] || { echo "FAIL: ftd record exited $rc: $(cat "$work/rec.err")"; exit 1; }

@@ -7,6 +7,8 @@
 # (having printed "live at generation 2" or "continuing unprotected at generation 2"). Then
 # ftkv set/get work, `ftkv check` finds the history clean (both sides serving at once would
 # show), and the arbiter holds exactly the files of generations 1 and 2.
+# Then a frozen primary (SIGSTOP past the peer timeout, SIGCONT after the backup went live):
+# it must halt (75) without releasing what it held.
 #
 #   pair_split_test.sh BUILD_DIR SOURCE_DIR
 # Exit 0 pass, 1 fail, 77 skip (no /dev/kvm or not root) unless FTD_REQUIRE_KVM=1.
@@ -61,5 +63,40 @@ expect "OK" 0 set after s1
 expect "OK s1" 0 get after
 check_arbiter
 echo "ping gap $(ping_gap_ms "$work/$round-ping.out") ms; kv gap $(kv_gap_ms "$work/$round-h.txt") ms; history clean"
+pair_down
+
+# --- freeze: a primary silent past the peer timeout (SIGSTOP), then resumed ------------------
+# The backup goes live at generation 2 and announces the MAC; the old primary, resumed after the
+# announcements, must release nothing it still held (docs/pair.md "A primary that was silent"):
+# it halts with 75, and no ping reply arrives twice after the resume (a duplicate then can only
+# be the old primary's: the new one answered every acknowledged request at go-live).
+pair_up s2
+expect "OK" 0 set before s2
+traffic_start 10 --clients 2 --rate 50
+sleep 2
+kill -STOP "$primary_pid"
+t_stop=$(date +%s.%N)
+wait_for "$work/$round-backup.err" "$win_backup" 10 "$backup_pid"
+live_ms=$(ms_since "$t_stop")
+sleep 1.5  # the announcements end 800 ms after go-live
+t_cont=$(date +%s.%N)
+kill -CONT "$primary_pid"
+poll 10 eval '! running "$primary_pid"' || pfail "freeze: the resumed primary still runs 10 s after SIGCONT"
+wait "$primary_pid" 2>/dev/null
+rc=$?
+[ "$rc" = 75 ] || pfail "freeze: the resumed primary exited $rc, want 75"
+grep -qF "halted:" "$work/$round-primary.err" || pfail "freeze: the resumed primary did not print 'halted:'"
+if grep -qF "releasing outputs again" "$work/$round-primary.err"; then
+  pfail "freeze: the resumed primary confirmed a generation it no longer holds"
+fi
+wait_state backup 2 live
+traffic_wait
+dups=$(awk -v t="$t_cont" '/DUP!/ { ts = substr($1, 2, length($1) - 2); if (ts + 0 > t + 0) n++ } END { print n + 0 }' \
+  "$work/$round-ping.out")
+[ "$dups" = 0 ] || pfail "freeze: $dups ping replies arrived twice after the old primary resumed"
+expect "OK s2" 0 get before
+check_arbiter
+echo "freeze: the backup was live ${live_ms} ms after SIGSTOP; the old primary, resumed, halted (75) and" \
+  "released nothing; history clean"
 pair_down
 echo "PASS"

@@ -42,7 +42,7 @@ void VirtioNet::Transmit() {
       // The header is ignored: no offloads were offered, so it carries nothing to act on.
       std::vector<uint8_t> frame(len - kVirtioNetHeaderBytes);
       if (ReadFromChain(*mem_, c, kVirtioNetHeaderBytes, frame).ok() && output_) {
-        output_(frame);
+        output_(std::move(frame));
       }
     }
     if (!q.PushUsed(*mem_, c.head, 0).ok()) {

@@ -37,7 +37,8 @@ using MacAddress = std::array<uint8_t, 6>;
 class VirtioNet final : public VirtioDevice {
  public:
   using State = proto::VirtioNetState;
-  using Output = std::function<void(std::span<const uint8_t>)>;
+  // Takes the frame (it owns it: output commit may hold it without a copy).
+  using Output = std::function<void(std::vector<uint8_t> frame)>;
   static constexpr uint16_t kQueueSize = 256;
   static constexpr size_t kRxQueue = 0;
   static constexpr size_t kTxQueue = 1;

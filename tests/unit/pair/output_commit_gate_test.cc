@@ -354,5 +354,108 @@ TEST(OutputCommitGateTest, DestructionDropsHeldOutputsWithoutRunningThem) {
   EXPECT_EQ(token.use_count(), 1);  // the dropped closures were destroyed, not leaked
 }
 
+// The contact rule: an acknowledged output leaves only while the backup is in contact, or
+// once confirm() says this host still holds its generation; a confirm() that halts drops it.
+class Contact {
+ public:
+  OutputCommitGate::Source Wrap(OutputCommitGate::Source s) {
+    s.in_contact = [this] { return in_contact_.load(); };
+    s.confirm = [this] {
+      confirms_.fetch_add(1);
+      if (on_confirm_) return on_confirm_();
+      return confirm_result_.load();
+    };
+    return s;
+  }
+  std::atomic<bool> in_contact_{true};
+  std::atomic<bool> confirm_result_{false};
+  std::atomic<int> confirms_{0};
+  std::function<bool()> on_confirm_;
+};
+
+TEST(OutputCommitGateTest, AckedOutputWaitsWhileOutOfContactUntilConfirmed) {
+  FakeAcks acks;
+  Released released;
+  Contact contact;
+  contact.in_contact_.store(false);
+  acks.set_current(3);
+  acks.Ack(3);
+  OutputCommitGate gate(contact.Wrap(acks.source()));
+  gate.Hold(10, released.Make(0));
+  // Acked, but the gate asked confirm() and was told no, more than once: still held.
+  ASSERT_TRUE(WaitUntil([&] { return contact.confirms_.load() >= 3; }));
+  EXPECT_EQ(released.size(), 0u);
+  EXPECT_EQ(gate.held_count(), 1u);
+
+  contact.confirm_result_.store(true);
+  ASSERT_TRUE(released.WaitFor(1));
+  EXPECT_TRUE(gate.WaitUntilDrained(5s));
+  EXPECT_EQ(gate.held_count(), 0u);
+}
+
+TEST(OutputCommitGateTest, InContactReleasesWithoutConfirming) {
+  FakeAcks acks;
+  Released released;
+  Contact contact;
+  acks.set_current(2);
+  acks.Ack(2);
+  OutputCommitGate gate(contact.Wrap(acks.source()));
+  gate.Hold(1, released.Make(0));
+  ASSERT_TRUE(released.WaitFor(1));
+  EXPECT_EQ(contact.confirms_.load(), 0);
+}
+
+TEST(OutputCommitGateTest, ConfirmThatHaltsDropsTheHeldOutputs) {
+  // The arbiter shows this host was replaced: confirm() halts the gate (on its own thread).
+  FakeAcks acks;
+  Released released;
+  Contact contact;
+  contact.in_contact_.store(false);
+  acks.set_current(4);
+  acks.Ack(4);
+  std::atomic<size_t> dropped{0};
+  std::unique_ptr<OutputCommitGate> gate;
+  std::atomic<bool> ready{false};
+  contact.on_confirm_ = [&] {
+    if (ready.load()) dropped.store(gate->Halt());
+    return false;
+  };
+  gate = std::make_unique<OutputCommitGate>(contact.Wrap(acks.source()));
+  gate->Hold(5, released.Make(0));
+  gate->Hold(6, released.Make(1));
+  ready.store(true);
+  ASSERT_TRUE(WaitUntil([&] { return dropped.load() > 0; }));
+  EXPECT_EQ(dropped.load(), 2u);
+  EXPECT_EQ(gate->held_count(), 0u);
+  gate.reset();
+  EXPECT_EQ(released.size(), 0u);
+}
+
+TEST(OutputCommitGateTest, UnprotectedOutputsIgnoreContact) {
+  FakeAcks acks;
+  Released released;
+  Contact contact;
+  contact.in_contact_.store(false);
+  acks.set_current(9);
+  OutputCommitGate gate(contact.Wrap(acks.source()));
+  gate.Hold(1, released.Make(0));
+  ASSERT_TRUE(acks.WaitForRefusals(9));
+  gate.Unprotect();  // this host won the arbiter: nobody else serves
+  ASSERT_TRUE(released.WaitFor(1));
+  EXPECT_EQ(contact.confirms_.load(), 0);
+}
+
+TEST(OutputCommitGateTest, WaitUntilDrainedWaitsForTheLastRelease) {
+  FakeAcks acks;
+  Released released;
+  acks.set_current(1);
+  OutputCommitGate gate(acks.source());
+  gate.Hold(1, released.Make(0));
+  EXPECT_FALSE(gate.WaitUntilDrained(30ms));  // not acked: still held
+  acks.Ack(1);
+  EXPECT_TRUE(gate.WaitUntilDrained(5s));
+  EXPECT_EQ(released.size(), 1u);
+}
+
 }  // namespace
 }  // namespace ftd::primary

@@ -33,6 +33,12 @@ proto::LogEntry Entry(uint64_t n) {
   return e;
 }
 
+// The encoded size of `e` once the sink has numbered it `seq` (what bytes_total counts).
+size_t SizeWithSeq(proto::LogEntry e, uint64_t seq) {
+  e.set_seq(seq);
+  return e.ByteSizeLong();
+}
+
 class ReplicationSinkTest : public testing::Test {
  protected:
   void SetUp() override {
@@ -143,10 +149,9 @@ TEST_F(ReplicationSinkTest, AppendNumbersEntriesFromOne) {
   uint64_t bytes = 0;
   for (uint64_t want = 1; want <= 3; ++want) {
     proto::LogEntry e = Entry(want);
-    ASSERT_TRUE(sink_->Append(e).ok());
-    EXPECT_EQ(e.seq(), want);
+    bytes += SizeWithSeq(e, want);
+    ASSERT_TRUE(sink_->Append(e).ok());  // the sink takes it (the stream moves it)
     EXPECT_EQ(sink_->last_seq(), want);
-    bytes += e.ByteSizeLong();
   }
   EXPECT_EQ(sink_->bytes_total(), bytes);
   EXPECT_TRUE(sink_->Flush(true).ok());
@@ -173,18 +178,20 @@ TEST_F(ReplicationSinkTest, EntriesReachTheBackupInOrderAndUnackedBytesReturnToZ
 TEST_F(ReplicationSinkTest, UnackedBytesCountExactlyTheUnacknowledgedEntries) {
   MakeSink();
   proto::LogEntry e1 = Entry(1);
+  const size_t s1 = SizeWithSeq(e1, 1);
   ASSERT_TRUE(sink_->Append(e1).ok());
   ASSERT_TRUE(client_->WaitForAck(1, 5s)) << client_->status();
   EXPECT_EQ(sink_->unacked_bytes(), 0u);
 
   CloseLatch();
   proto::LogEntry e2 = Entry(2), e3 = Entry(3);
+  const size_t s2 = SizeWithSeq(e2, 2), s3 = SizeWithSeq(e3, 3);
   ASSERT_TRUE(sink_->Append(e2).ok());
   ASSERT_TRUE(sink_->Append(e3).ok());
   ASSERT_TRUE(WaitUntil([&] { return batches() >= 2; }));  // the backup has entry 2, unacked
   EXPECT_EQ(client_->acknowledged_seq(), 1u);
-  EXPECT_EQ(sink_->unacked_bytes(), e2.ByteSizeLong() + e3.ByteSizeLong());
-  EXPECT_EQ(sink_->bytes_total(), e1.ByteSizeLong() + e2.ByteSizeLong() + e3.ByteSizeLong());
+  EXPECT_EQ(sink_->unacked_bytes(), s2 + s3);
+  EXPECT_EQ(sink_->bytes_total(), s1 + s2 + s3);
 
   Open();
   ASSERT_TRUE(client_->WaitForAck(3, 5s)) << client_->status();
@@ -218,7 +225,7 @@ TEST_F(ReplicationSinkTest, EntryBoundPausesAppendUntilTheBackupAcknowledges) {
   ASSERT_TRUE(client_->WaitForAck(5, 5s)) << client_->status();
   proto::LogEntry e6 = Entry(6);
   ASSERT_TRUE(sink_->Append(e6).ok());
-  EXPECT_EQ(e6.seq(), 6u);
+  EXPECT_EQ(sink_->last_seq(), 6u);
   EXPECT_EQ(sink_->pauses(), 1u);
   ASSERT_TRUE(client_->WaitForAck(6, 5s)) << client_->status();
   EXPECT_EQ(Delivered(), Seqs(1, 6));

@@ -595,7 +595,7 @@ class NetTest : public QuietLogs {
     backend_ = std::move(a);
     peer_ = std::move(b);
     net_ = std::make_unique<VirtioNet>(&mem_, &irq_, 11, kMac,
-                                       [this](std::span<const uint8_t> f) { backend_->Send(f); });
+                                       [this](std::vector<uint8_t> f) { backend_->Send(f); });
     drv_ = std::make_unique<VirtioTestDriver>(net_->transport(), &mem_);
     ASSERT_TRUE(drv_->Init(kAllRing | (1ull << kVirtioNetFMac) | (1ull << kVirtioNetFStatus)) &
                 kVirtioStatusDriverOk);
