@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_format.h"
 #include "proto/replication_protocol.h"
+#include "spdlog/spdlog.h"
 #include "zstd.h"
 
 namespace ftd::backup {
@@ -138,6 +139,8 @@ absl::Status BackupRole::OnState(const std::string& data, bool last) {
   state_.store(BackupState::kReceivingState);
   state_bytes_ += data;
   if (!last) return absl::OkStatus();
+  const int64_t t0 = repl::SteadyNowNs();
+  const size_t state_size = state_bytes_.size();
   proto::InitialState st;
   if (!st.ParseFromString(state_bytes_))
     return absl::DataLossError("the initial state does not parse");
@@ -151,6 +154,8 @@ absl::Status BackupRole::OnState(const std::string& data, bool last) {
   if (has_disk && st.disk_mode() == "replicated") {
     if (auto s = WriteReplica(options_.disk, st); !s.ok()) return s;
   }
+  spdlog::info("initial state of {} B taken in {:.1f} ms (parse, replica)", state_size,
+               static_cast<double>(repl::SteadyNowNs() - t0) / 1e6);
   st.clear_disk_zstd();
   promotion_->set_generation(st.generation());
   initial_ = std::move(st);

@@ -5,8 +5,9 @@
 # on the same link (bench/repl_rtt, no VM); the compute guest's run time unprotected and
 # protected (compute_ratio leaves the first transfer out; it has its own field); the log
 # bandwidth and the backup's lag under load; the idle log of the ticks guest at 100 Hz
-# (idle_log_Bps). Prints a table and one JSON
-# line. Needs root and /dev/kvm (on hosts without it: tests/kvm-vm/run-in-kvm-vm.sh --
+# (idle_log_Bps). Prints a table and one JSON line, and draws the kv latency CDF unprotected vs
+# protected to $FTD_BENCH_PLOTS/pair_bench-latency.png (default: the build dir). Needs root
+# and /dev/kvm (on hosts without it: tests/kvm-vm/run-in-kvm-vm.sh --
 # bench/pair_bench.sh build).
 #
 #   bench/pair_bench.sh [BUILD_DIR] [--clients N] [--duration S] [--iters N]
@@ -27,6 +28,8 @@ done
 TESTBED_PREFIX_BASE=pb
 # shellcheck source-path=SCRIPTDIR/.. source=tests/integration/pair_lib.sh
 source "$here/tests/integration/pair_lib.sh" "$bdir" "$here"
+# shellcheck source=plot_lib.sh
+source "$here/bench/plot_lib.sh"
 sample_file="$work/lag-samples.txt"
 : >"$sample_file"
 now() { date +%s.%N; }
@@ -103,6 +106,12 @@ rtt_p50=$(sed -n 's/.*"grpc_rtt_p50_us":\([0-9.]*\).*/\1/p' "$work/rtt.out")
 rtt_p99=$(sed -n 's/.*"grpc_rtt_p99_us":\([0-9.]*\).*/\1/p' "$work/rtt.out")
 lag_ms=$(awk '{print $1}' "$sample_file")
 lag_e=$(awk '{print $2}' "$sample_file")
+kvm=$(sh "$here/bench/kvm_module.sh")
+latency_cdf "$work/h-plain.txt" >"$work/cdf-plain.dat"
+latency_cdf "$work/h-prot.txt" >"$work/cdf-prot.dat"
+plot_png "${FTD_BENCH_PLOTS:-$bdir}/pair_bench-latency.png" "set title 'kv latency CDF, $clients clients closed loop (KVM: $kvm)';
+  set xlabel 'request latency (ms)'; set ylabel 'fraction of requests'; set logscale x; set grid; set key bottom right;
+  plot '$work/cdf-plain.dat' with lines lw 2 title 'unprotected (ftd run)', '$work/cdf-prot.dat' with lines lw 2 title 'protected (primary + backup)'"
 pctl() { grep -E '^[0-9.]+$' | sort -g | awk -v p="$1" '{ v[NR] = $1 } END { if (!NR) { print "null"; exit } i = int(p * NR / 100 + 0.999); if (i < 1) i = 1; print v[i] }'; }
 awk -v pt="$(load_field "$work/plain.load" throughput_per_s)" -v pp50="$(load_field "$work/plain.load" p50_us)" \
   -v pp99="$(load_field "$work/plain.load" p99_us)" -v qt="$(load_field "$work/prot.load" throughput_per_s)" \
@@ -111,7 +120,7 @@ awk -v pt="$(load_field "$work/plain.load" throughput_per_s)" -v pp50="$(load_fi
   -v bps="$log_bps" -v lb="$log_bytes" -v pause="$pause_ms" -v cx="${compute_xfer_ms:-0}" -v idle="$idle_Bps" \
   -v l50="$(pctl 50 <<<"$lag_ms")" -v l99="$(pctl 99 <<<"$lag_ms")" \
   -v e50="$(pctl 50 <<<"$lag_e")" -v e99="$(pctl 99 <<<"$lag_e")" -v clients="$clients" \
-  -v kvm="$(sh "$here/bench/kvm_module.sh")" 'BEGIN {
+  -v kvm="$kvm" 'BEGIN {
   printf "%-52s %14s %14s\n", "measure (KVM: " kvm ")", "unprotected", "protected"
   printf "%-52s %14.1f %14.1f\n", "kv throughput (req/s, " clients " clients)", pt, qt
   printf "%-52s %14.2f %14.2f\n", "kv latency p50 (ms)", pp50 / 1000, qp50 / 1000

@@ -8,6 +8,8 @@
 #   deploy/testbed.sh exec NS CMD...   run CMD in a namespace: a, b, client, sw (or its full name)
 #   deploy/testbed.sh cut       cut the replication link A-B (both hosts stay reachable from the client)
 #   deploy/testbed.sh heal      restore the replication link
+#   deploy/testbed.sh impair DELAY_MS LOSS_PCT   delay and drop on the replication link, each way
+#   deploy/testbed.sh unimpair  remove the impairment
 #
 # Layout (PREFIX = $FTD_TESTBED_PREFIX, default "ftd"; use distinct prefixes for parallel runs):
 #
@@ -19,6 +21,11 @@
 #                           in PREFIX-a 198.19.0.1/24 <-> `repl` in PREFIX-b 198.19.0.2/24.
 #                           `cut` sets both ends down (the pair loses each other, the client still
 #                           reaches both hosts); `heal` sets them up again.
+#                           `impair D L` delays every packet D ms and drops L % in each direction
+#                           (so the round trip grows by 2 D): `tc netem` on both ends where the
+#                           kernel has sch_netem; elsewhere (the PVM hosts' kernels have none) a
+#                           tun device `replem` in A and B, host routes to the peer's repl address
+#                           through it and deploy/linkem.py carrying packets between them.
 #
 # The guest NIC is the tap: `ip netns exec PREFIX-a ftd ... --net tap:ftdtap0`; the guest uses
 # 198.18.0.10. Addresses come only from 198.18.0.0/15 (RFC 2544 benchmarking) and exist only
@@ -188,6 +195,7 @@ EOF
 
 cmd_down() {
   need_root
+  rm -f "$(linkem_pidfile)"
   remove_ns "$NS_C" "$NS_A" "$NS_B" "$NS_SW"
   local ns left=0
   for ns in "${ALL_NS[@]}"; do
@@ -275,6 +283,52 @@ cmd_repl() {
   fi
 }
 
+# impair DELAY_MS LOSS_PCT | unimpair: see the header. Idempotent (impair replaces).
+LINKEM_DEV=replem
+linkem_pidfile() { echo "/tmp/ftd-testbed-$PREFIX-linkem.pid"; }
+cmd_unimpair() {
+  need_root
+  local ns pf
+  pf=$(linkem_pidfile)
+  if [[ -f "$pf" ]]; then
+    kill -TERM "$(cat "$pf")" 2>/dev/null || true
+    rm -f "$pf"
+  fi
+  for ns in "$NS_A" "$NS_B"; do
+    ns_exists "$ns" || continue
+    ip -n "$ns" link del "$LINKEM_DEV" 2>/dev/null || true  # its routes go with it
+    tc -n "$ns" qdisc del dev "$REPL" root 2>/dev/null || true
+  done
+}
+cmd_impair() {
+  need_root
+  [[ $# -eq 2 && "$1" =~ ^[0-9]{1,4}$ && "$2" =~ ^[0-9]{1,2}(\.[0-9]+)?$ ]] ||
+    die "usage: $0 impair DELAY_MS LOSS_PCT   (e.g. impair 20 5)"
+  local ns delay=$1 loss=$2
+  for ns in "$NS_A" "$NS_B"; do ns_exists "$ns" || die "namespace $ns is missing: run '$0 up'"; done
+  cmd_unimpair
+  modprobe sch_netem 2>/dev/null || true
+  if tc -n "$NS_A" qdisc add dev "$REPL" root netem delay "${delay}ms" loss "${loss}%" 2>/dev/null; then
+    tc -n "$NS_B" qdisc add dev "$REPL" root netem delay "${delay}ms" loss "${loss}%"
+    echo "testbed (prefix $PREFIX): replication link impaired with tc netem: delay ${delay} ms, loss ${loss} % each way"
+    return 0
+  fi
+  command -v python3 >/dev/null || die "impair: no sch_netem in this kernel and no python3 for deploy/linkem.py"
+  local end
+  for end in "$NS_A:$REPL_B:$REPL_A" "$NS_B:$REPL_A:$REPL_B"; do
+    IFS=: read -r ns to from <<<"$end"
+    ip -n "$ns" tuntap add dev "$LINKEM_DEV" mode tun
+    ip -n "$ns" link set "$LINKEM_DEV" up
+    ip netns exec "$ns" sysctl -qw "net.ipv4.conf.$LINKEM_DEV.rp_filter=0" >/dev/null 2>&1 || true
+    ip -n "$ns" route add "$to/32" dev "$LINKEM_DEV" src "$from"
+  done
+  ip netns exec "$NS_A" python3 "$(dirname "$0")/linkem.py" --ns-a "/run/netns/$NS_A" --ns-b "/run/netns/$NS_B" \
+    --dev "$LINKEM_DEV" --delay-ms "$delay" --loss-pct "$loss" </dev/null >/dev/null 2>&1 &
+  echo $! >"$(linkem_pidfile)"
+  echo "testbed (prefix $PREFIX): replication link impaired by deploy/linkem.py (this kernel has no sch_netem):" \
+    "delay ${delay} ms, loss ${loss} % each way"
+}
+
 # True if the repl link is administratively down at either end.
 repl_is_cut() {
   local ns
@@ -300,7 +354,7 @@ cmd_exec() {
 }
 
 usage() {
-  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
   exit 64
 }
 
@@ -314,6 +368,8 @@ case "$cmd" in
   check) cmd_check ;;
   exec) cmd_exec "$@" ;;
   cut | heal) cmd_repl "$cmd" ;;
+  impair) cmd_impair "$@" ;;
+  unimpair) cmd_unimpair ;;
   -h | --help | help) usage ;;
   *) echo "testbed: unknown command '$cmd'" >&2; usage ;;
 esac

@@ -169,9 +169,13 @@ void Replayer::Diverge(const std::string& what) {
 
 bool Replayer::AtEnd() const {
   const proto::LogEntry* h = Head();
-  // The final state's epoch comes after the last point's inputs: nothing is left to replay.
-  return h == nullptr || h->has_end() ||
-         (h->has_epoch() && h->epoch().final_state() && h->exit_index() <= exit_index_);
+  // The final state's epoch and the end come after the last point's inputs: nothing is left
+  // to replay once the replay reaches their point. A recording stopped between points logs
+  // no final epoch, and its last points may have logged nothing: the end's exit index says
+  // how far it ran (the replay runs on to it; only inputs could have changed that course).
+  return h == nullptr ||
+         ((h->has_end() || (h->has_epoch() && h->epoch().final_state())) &&
+          h->exit_index() <= exit_index_);
 }
 
 absl::Status Replayer::AtPoint(uint64_t exit_index) {
@@ -242,7 +246,7 @@ absl::Status Replayer::WaitForHost(std::optional<uint64_t>, int) {
   // Recording, the guest slept here and then the host gave it something at this same
   // point; a log that moves on to a later point instead has nothing to wake it.
   const proto::LogEntry* h = Head();
-  if (h != nullptr && !h->has_end() && h->exit_index() != exit_index_) {
+  if (h != nullptr && h->exit_index() != exit_index_) {
     Diverge("the guest is halted and nothing will wake it; " + DescribeHead());
   }
   return status_;

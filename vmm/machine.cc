@@ -227,6 +227,12 @@ absl::StatusOr<RunOutcome> Machine::Run(const RunLimits& limits) {
     if (at_point_ || !deterministic) {
       if (auto s = ProcessPoint(); !s.ok()) return s;
       at_point_ = false;
+      // A log whose last inputs were this point's (the recording ran on from here and was
+      // stopped before its next point) ends here, not at the next point.
+      if (input_->AtEnd()) {
+        if (auto s = CompletePendingIo(); !s.ok()) return s;
+        return RunOutcome{RunOutcome::Kind::kLogEnd, 0, exit_index_};
+      }
     }
     if (!deterministic) {
       if (auto deadline = pit_->NextDeadlineNs()) {

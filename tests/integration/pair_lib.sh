@@ -106,14 +106,18 @@ pfail() {
 # --- the pair ---------------------------------------------------------------------------------
 # start_ftd ROLE NODE ARGS...: `ftd --role ROLE ARGS...` on host NODE (a|b) in the background
 # with this round's files, TLS as NODE's repl address, the arbiter, 50/500 ms heartbeat/timeout.
+# The disk: $PAIR_DISK_MODE replicated (the default: each role its own image, $f.disk) or
+# shared (both roles one image, $work/$round-shared.disk, as a SAN volume would be).
 start_ftd() {
-  local role=$1 node=$2 f="$work/$round-$1" addr
+  local role=$1 node=$2 f="$work/$round-$1" addr disk_mode=${PAIR_DISK_MODE:-replicated} disk
   shift 2
   addr=$(repl_addr "$node")
-  truncate -s 8M "$f.disk"
+  disk="$f.disk"
+  [ "$disk_mode" = replicated ] || disk="$work/$round-shared.disk"
+  truncate -s 8M "$disk"  # (an existing 8 MiB image keeps its contents)
   # `ip netns exec` execs ftd itself, so $! is ftd's pid.
   ip netns exec "$FTD_TESTBED_PREFIX-$node" "$build/ftd" --role "$role" "$@" \
-    --disk "$f.disk" --disk-mode replicated --net tap:ftdtap0 --node "$node" --vm-id "$vm_id" \
+    --disk "$disk" --disk-mode "$disk_mode" --net tap:ftdtap0 --node "$node" --vm-id "$vm_id" \
     --arbiter "file:$arb" --ca "$certs/ca.crt" --cert "$certs/$addr.crt" --key "$certs/$addr.key" \
     --heartbeat-ms 50 --peer-timeout-ms 500 --status-file "$f.status" --console "file:$f.con.out" \
     --no-stdin >"$f.err" 2>&1 &
@@ -244,15 +248,89 @@ kill_and_take_over() {
   [ "$n" = 2 ] || pfail "$survivor status generation '$n', want 2"
 }
 
-# failover_round NAME: pair up, ping + `ftkv load --clients 4` for 8 s, SIGKILL the primary after
-# a random 1-3 s; the backup must print "live at generation 2" within 10 s and be "live", ping
-# replies must resume, the history must check, the state from before the kill must be there and
-# new writes must work. Sets fo_delay_ms (load start to kill), fo_live_ms (kill to the live line),
-# fo_failover_ms (the backup's status), fo_pause_ms (first_transfer_pause_ms), fo_ping_gap_ms,
-# fo_kv_gap_ms. With $sample_file set, samples the backup's lag until the kill.
+# settled: at most one ftd runs, and a running one has announced that it serves at generation 2
+# (the primary "continuing unprotected at generation 2", the backup "live at generation 2").
+settled() {
+  if running "$primary_pid"; then
+    running "$backup_pid" && return 1
+    grep -qF "continuing unprotected at generation 2" "$work/$round-primary.err"
+  elif running "$backup_pid"; then
+    grep -qF "live at generation 2" "$work/$round-backup.err"
+  fi
+}
+
+# silence_primary HOW: ends the primary's contact with its backup, and returns once exactly one
+# side serves at generation 2. HOW: kill (SIGKILL: the backup must go live), stop (SIGSTOP past
+# the peer timeout: the backup must go live; then SIGCONT after the announcements, and the old
+# primary must halt with 75, having released nothing: docs/pair.md "A primary that was silent"),
+# cut (`testbed.sh cut` of the replication link: both race at the arbiter; the loser must halt
+# with 75 after "halted: lost the arbiter"). Sets t_silent (date +%s.%N), winner and loser
+# (primary|backup), took_ms (silence to the winner's line), t_cont (stop only).
+# shellcheck disable=SC2034  # t_cont, took_ms: for the caller
+silence_primary() {
+  local how=$1 lpid rc
+  running "$primary_pid" || pfail "the primary exited before it was silenced ($how)"
+  t_silent=$(date +%s.%N)
+  case $how in
+    kill)
+      kill -KILL "$primary_pid"
+      wait "$primary_pid" 2>/dev/null  # reaped at once: no "Killed" notice from bash
+      ;;
+    stop) kill -STOP "$primary_pid" ;;
+    cut) "$tb" cut >/dev/null || pfail "testbed.sh cut" ;;
+    *) pfail "silence_primary: no way '$how'" ;;
+  esac
+  if [ "$how" = cut ]; then
+    poll 10 settled || pfail "cut: not settled 10 s after the cut (primary running:" \
+      "$(running "$primary_pid" && echo yes || echo no), backup running: $(running "$backup_pid" && echo yes || echo no))"
+    took_ms=$(ms_since "$t_silent")
+    if running "$primary_pid"; then winner=primary loser=backup; else winner=backup loser=primary; fi
+    lpid="${loser}_pid"
+    wait "${!lpid}" 2>/dev/null
+    rc=$?
+    [ "$rc" = 75 ] || pfail "cut: the $loser exited $rc, want 75 (lost the arbiter)"
+    grep -qF "halted: lost the arbiter" "$work/$round-$loser.err" ||
+      pfail "cut: the $loser did not print 'halted: lost the arbiter'"
+  else
+    winner=backup loser=primary
+    wait_for "$work/$round-backup.err" "live at generation 2" 10 "$backup_pid"
+    took_ms=$(ms_since "$t_silent")
+  fi
+  if [ "$how" = stop ]; then
+    sleep 1.5  # the announcements end 800 ms after go-live
+    t_cont=$(date +%s.%N)
+    kill -CONT "$primary_pid"
+    poll 10 eval '! running "$primary_pid"' || pfail "stop: the resumed primary still runs 10 s after SIGCONT"
+    wait "$primary_pid" 2>/dev/null
+    rc=$?
+    [ "$rc" = 75 ] || pfail "stop: the resumed primary exited $rc, want 75"
+    grep -qF "halted:" "$work/$round-primary.err" || pfail "stop: the resumed primary did not print 'halted:'"
+    ! grep -qF "releasing outputs again" "$work/$round-primary.err" ||
+      pfail "stop: the resumed primary confirmed a generation it no longer holds"
+  fi
+  if [ "$winner" = backup ]; then wait_state backup 2 live; else wait_state primary 2 unprotected; fi
+  local n
+  n=$(status_field "$winner" generation)
+  [ "$n" = 2 ] || pfail "the $winner's status generation is '$n', want 2"
+}
+
+# dup_pings_after EPOCH_S: ping replies that arrived twice after EPOCH_S (only an old primary
+# releasing what it held can send a second reply: the new one answered each request once).
+dup_pings_after() {
+  awk -v t="$1" '/DUP!/ { ts = substr($1, 2, length($1) - 2); if (ts + 0 > t + 0) n++ } END { print n + 0 }' \
+    "$work/$round-ping.out"
+}
+
+# failover_round NAME [HOW]: pair up, ping + `ftkv load --clients 4` for 8 s, silence the primary
+# after a random 1-3 s (silence_primary HOW, default kill); one side must serve at generation 2,
+# ping replies must resume (none twice after a stopped primary resumes), the history must check, the state from before must be
+# there and new writes must work. Sets fo_delay_ms (load start to the silence), fo_live_ms (the
+# silence to the winner's line), fo_winner, fo_failover_ms (the backup's status, when it won),
+# fo_pause_ms (first_transfer_pause_ms), fo_ping_gap_ms, fo_kv_gap_ms. With $sample_file set,
+# samples the backup's lag until the silence.
 # shellcheck disable=SC2034  # the fo_* results are for the sourcing script
 failover_round() {
-  local name=$1 t_kill n
+  local name=$1 how=${2:-kill} n
   pair_up "$name"
   fo_pause_ms=$(status_field primary first_transfer_pause_ms)
   [ -n "$fo_pause_ms" ] || fo_pause_ms=$(status_field backup first_transfer_pause_ms)
@@ -262,16 +340,23 @@ failover_round() {
   random_sleep 1000 3000
   fo_delay_ms=$slept_ms
   sample_stop
-  kill_and_take_over primary backup "live at generation 2" live
+  silence_primary "$how"
   fo_live_ms=$took_ms
-  fo_failover_ms=$(status_field backup failover_ms)
+  fo_winner=$winner
+  fo_failover_ms=''
+  [ "$winner" = primary ] || fo_failover_ms=$(status_field backup failover_ms)
   traffic_wait
-  n=$(ping_replies_after "$work/$round-ping.out" "$t_kill")
-  [ "$n" -gt 0 ] || pfail "no ping reply after the kill"
+  n=$(ping_replies_after "$work/$round-ping.out" "$t_silent")
+  [ "$n" -gt 0 ] || pfail "no ping reply after the primary went silent ($how)"
+  if [ "$how" = stop ]; then  # (after a kill the new primary may repeat an output: docs/pair.md)
+    n=$(dup_pings_after "$t_cont")
+    [ "$n" = 0 ] || pfail "stop: $n ping replies arrived twice after the old primary resumed"
+  fi
   expect "OK $name" 0 get before
   expect "OK" 0 set after "$name"
   expect "OK $name" 0 get after
-  running "$backup_pid" || pfail "the new primary exited"
+  local wpid="${winner}_pid"
+  running "${!wpid}" || pfail "the $winner exited after winning"
   check_arbiter
   fo_ping_gap_ms=$(ping_gap_ms "$work/$round-ping.out")
   fo_kv_gap_ms=$(kv_gap_ms "$work/$round-h.txt")
