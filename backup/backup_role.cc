@@ -8,8 +8,10 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_cat.h"
 #include "proto/replication_protocol.h"
 #include "spdlog/spdlog.h"
+#include "vmm/sparse_image.h"
 #include "zstd.h"
 
 namespace ftd::backup {
@@ -29,10 +31,19 @@ class BorrowedSource final : public replay::EntrySource {
 
 // Writes the primary's disk image (replicated mode) to this host's replica.
 absl::Status WriteReplica(const std::string& path, const proto::InitialState& st) {
+  if (st.disk_size() > kMaxStateBytes)
+    return absl::DataLossError("the primary's disk image is larger than a transfer may be");
   std::string raw(st.disk_size(), '\0');
-  size_t n = ZSTD_decompress(raw.data(), raw.size(), st.disk_zstd().data(), st.disk_zstd().size());
-  if (ZSTD_isError(n) || n != st.disk_size()) {
-    return absl::DataLossError("the primary's disk image does not decompress to its size");
+  if (!st.disk_pages().empty()) {
+    auto s = vmm::DecodeSparse(st.disk_pages(), st.disk_zstd(),
+                               {reinterpret_cast<uint8_t*>(raw.data()), raw.size()});
+    if (!s.ok()) return absl::DataLossError(absl::StrCat("the primary's disk image: ", s.message()));
+  } else {
+    size_t n =
+        ZSTD_decompress(raw.data(), raw.size(), st.disk_zstd().data(), st.disk_zstd().size());
+    if (ZSTD_isError(n) || n != st.disk_size()) {
+      return absl::DataLossError("the primary's disk image does not decompress to its size");
+    }
   }
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)

@@ -13,6 +13,7 @@ plot_png() {
   fi
   term=png
   gnuplot -e 'set terminal pngcairo' >/dev/null 2>&1 && term=pngcairo
+  term="$term noenhanced"  # names such as kvm_pvm print as they are
   if gnuplot -e "set terminal $term size 1000,600 font ',10'; set output '$out'" -e "$script" 2>"$out.err"; then
     rm -f "$out.err"
     echo "picture: $out" >&2

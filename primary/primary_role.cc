@@ -8,8 +8,8 @@
 #include "replay/log_file.h"
 #include "replication.pb.h"
 #include "spdlog/spdlog.h"
+#include "vmm/sparse_image.h"
 #include "vmm/envelope.h"
-#include "zstd.h"
 
 namespace ftd::primary {
 namespace {
@@ -19,14 +19,10 @@ constexpr size_t kStateChunk = 1u << 20;
 
 double MsSinceNs(int64_t t0_ns) { return static_cast<double>(repl::SteadyNowNs() - t0_ns) / 1e6; }
 
-absl::StatusOr<std::string> CompressFile(const std::string& path) {
+absl::StatusOr<vmm::SparseImage> CompressFile(const std::string& path) {
   auto bytes = vmm::ReadWholeFile(path, kMaxDiskTransfer);
   if (!bytes.ok()) return bytes.status();
-  std::string z(ZSTD_compressBound(bytes->size()), '\0');
-  size_t n = ZSTD_compress(z.data(), z.size(), bytes->data(), bytes->size(), 1);
-  if (ZSTD_isError(n)) return absl::InternalError(ZSTD_getErrorName(n));
-  z.resize(n);
-  return z;
+  return vmm::EncodeSparse(*bytes);
 }
 
 }  // namespace
@@ -156,7 +152,8 @@ absl::StatusOr<std::string> PrimaryRole::InitialState() {
   if (options_.disk_mode == "replicated" && !options_.disk_path.empty()) {
     auto z = CompressFile(options_.disk_path);
     if (!z.ok()) return z.status();
-    initial.set_disk_zstd(*std::move(z));
+    initial.set_disk_zstd(std::move(z->zstd));
+    initial.set_disk_pages(std::move(z->bitmap));
     initial.set_disk_size(session_->header().disk_capacity());
   }
   const double disk_ms = MsSinceNs(t0) - snap_ms;

@@ -27,6 +27,7 @@
 #include "vmm/multiboot.h"
 #include "vmm/net/net_backend.h"
 #include "vmm/vcpu_state.h"
+#include "vmm/sparse_image.h"
 #include "xxhash.h"
 
 namespace ftd::vmm {
@@ -49,11 +50,10 @@ absl::StatusOr<proto::Snapshot> Machine::Save() {
   SaveDevices(snap.mutable_devices(), /*include_blk=*/true);
   snap.set_exit_index(exit_index_);
   snap.set_guest_time_ns(input_->GuestTimeNs());
-  std::string z(ZSTD_compressBound(memory_.size()), '\0');
-  size_t n = ZSTD_compress(z.data(), z.size(), memory_.host(), memory_.size(), 1);
-  if (ZSTD_isError(n)) return absl::InternalError(ZSTD_getErrorName(n));
-  z.resize(n);
-  snap.set_memory_zstd(std::move(z));
+  auto mem = EncodeSparse({memory_.host(), memory_.size()});
+  if (!mem.ok()) return mem.status();
+  snap.set_memory_zstd(std::move(mem->zstd));
+  snap.set_memory_pages(std::move(mem->bitmap));
   snap.set_pending_serial_input(std::string(serial_input_.begin(), serial_input_.end()));
   return snap;
 }

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "spdlog/spdlog.h"
 #include "vmm/block/deferred_backend.h"
@@ -26,10 +27,27 @@
 #include "vmm/multiboot.h"
 #include "vmm/net/net_backend.h"
 #include "vmm/vcpu_state.h"
+#include "vmm/sparse_image.h"
 #include "xxhash.h"
 
 namespace ftd::vmm {
 namespace {
+
+// A snapshot of before the sparse encoding: all of RAM in one zstd frame.
+absl::Status DecodeWholeMemory(const std::string& z, uint64_t mem_size, uint8_t* host) {
+  unsigned long long raw = ZSTD_getFrameContentSize(z.data(), z.size());
+  if (raw != mem_size) {
+    return absl::DataLossError(
+        absl::StrFormat("snapshot memory image decompresses to %d bytes, the machine has %u",
+                        static_cast<long long>(raw), mem_size));
+  }
+  size_t n = ZSTD_decompress(host, mem_size, z.data(), z.size());
+  if (ZSTD_isError(n) || n != mem_size) {
+    return absl::DataLossError(absl::StrFormat("snapshot memory image is corrupted (%s)",
+                                               ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short"));
+  }
+  return absl::OkStatus();
+}
 
 // Multiboot's machine state at entry: 32-bit protected mode, flat segments,
 // paging off, interrupts off, EAX = magic, EBX = boot information.
@@ -335,16 +353,11 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Restore(const Kvm& kvm,
   auto memory = GuestMemory::Create(config.mem_size);
   if (!memory.ok()) return memory.status();
   const std::string& z = snap.memory_zstd();
-  unsigned long long raw = ZSTD_getFrameContentSize(z.data(), z.size());
-  if (raw != config.mem_size) {
-    return absl::DataLossError(
-        absl::StrFormat("snapshot memory image decompresses to %d bytes, the machine has %u",
-                        static_cast<long long>(raw), config.mem_size));
-  }
-  size_t n = ZSTD_decompress(memory->host(), memory->size(), z.data(), z.size());
-  if (ZSTD_isError(n) || n != config.mem_size) {
-    return absl::DataLossError(absl::StrFormat("snapshot memory image is corrupted (%s)",
-                                               ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short"));
+  if (!snap.memory_pages().empty()) {
+    if (auto s = DecodeSparse(snap.memory_pages(), z, {memory->host(), memory->size()}); !s.ok())
+      return absl::DataLossError(absl::StrCat("snapshot memory image: ", s.message()));
+  } else if (auto s = DecodeWholeMemory(z, config.mem_size, memory->host()); !s.ok()) {
+    return s;
   }
   auto vm = Vm::Create(kvm);
   if (!vm.ok()) return vm.status();
