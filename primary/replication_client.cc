@@ -307,12 +307,14 @@ void ReplicationClient::WriteLoop() {
       }
       last_write = Clock::now();
     }
-    // While the backup takes the state transfer (writes its replica), allow it ten times
-    // the timeout: the guest is not running yet, and a killed backup closes the stream anyway.
+    // While the backup takes the state transfer (writes its replica), and before it while the
+    // primary takes its snapshot (no log entry queued yet: seconds under nested KVM, where a
+    // starved backup missed 500 ms), allow it ten times the timeout: the guest is not running
+    // yet, and a killed backup closes the stream anyway.
     bool transferring;
     {
       std::lock_guard lock(mu_);
-      transferring = state_reset_pending_;
+      transferring = state_reset_pending_ || !batch_queued_;
     }
     if (SteadyNowNs() - last_heard_ns_.load() > (transferring ? 10 * timeout_ns : timeout_ns)) {
       MarkDead(absl::UnavailableError(absl::StrCat("backup ", options_.target, " silent for ",
