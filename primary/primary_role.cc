@@ -1,8 +1,15 @@
 #include "primary/primary_role.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "proto/replication_protocol.h"
 #include "replay/log_file.h"
@@ -19,10 +26,20 @@ constexpr size_t kStateChunk = 1u << 20;
 
 double MsSinceNs(int64_t t0_ns) { return static_cast<double>(repl::SteadyNowNs() - t0_ns) / 1e6; }
 
+// The disk image's non-zero pages; its holes (most of a new image) are neither read nor sent.
 absl::StatusOr<vmm::SparseImage> CompressFile(const std::string& path) {
-  auto bytes = vmm::ReadWholeFile(path, kMaxDiskTransfer);
-  if (!bytes.ok()) return bytes.status();
-  return vmm::EncodeSparse(*bytes);
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::NotFoundError(absl::StrFormat("cannot open %s: %s", path, strerror(errno)));
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) > kMaxDiskTransfer) {
+    close(fd);
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: cannot stat it, or larger than %u bytes", path, kMaxDiskTransfer));
+  }
+  auto img = vmm::EncodeSparseFile(fd, static_cast<uint64_t>(st.st_size));
+  close(fd);
+  if (!img.ok()) return absl::Status(img.status().code(), absl::StrCat(path, ": ", img.status().message()));
+  return img;
 }
 
 }  // namespace

@@ -50,7 +50,9 @@ absl::StatusOr<proto::Snapshot> Machine::Save() {
   SaveDevices(snap.mutable_devices(), /*include_blk=*/true);
   snap.set_exit_index(exit_index_);
   snap.set_guest_time_ns(input_->GuestTimeNs());
-  auto mem = EncodeSparse({memory_.host(), memory_.size()});
+  // The memfd's holes are pages nobody ever wrote: left out without touching them.
+  auto mem = EncodeSparse({memory_.host(), memory_.size()}, 1,
+                          FileHoles(memory_.memfd(), memory_.size()));
   if (!mem.ok()) return mem.status();
   snap.set_memory_zstd(std::move(mem->zstd));
   snap.set_memory_pages(std::move(mem->bitmap));

@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -23,8 +24,21 @@ struct SparseImage {
   uint64_t pages = 0;  // how many bits are set
 };
 
-// Encodes `bytes` at zstd `level`.
-absl::StatusOr<SparseImage> EncodeSparse(std::span<const uint8_t> bytes, int level = 1);
+// Encodes `bytes` at zstd `level`. `known_zero`, when not empty, has one entry per page: true
+// where the page is certainly all zeros and is not read at all (see FileHoles).
+absl::StatusOr<SparseImage> EncodeSparse(std::span<const uint8_t> bytes, int level = 1,
+                                         const std::vector<bool>& known_zero = {});
+
+// Encodes the first `size` bytes of the file `fd` (a disk image), reading only the pages that
+// are not holes.
+absl::StatusOr<SparseImage> EncodeSparseFile(int fd, uint64_t size, int level = 1);
+
+// One entry per 4 KiB page of the first `size` bytes of `fd`: true where the page lies wholly
+// in a hole (SEEK_HOLE/SEEK_DATA: never written, reads as zeros), found without reading or
+// faulting in anything. Guest RAM is a memfd whose untouched pages are holes; reading them
+// instead would allocate each one (under nested KVM that, not compression, made the snapshot
+// of a fresh 64 MiB guest take 6 s). Empty when the file system cannot say.
+std::vector<bool> FileHoles(int fd, uint64_t size);
 
 // Writes the non-zero pages of an encoded image into `out`, which must be the image's size and
 // all zeros (fresh guest memory, a zero-filled buffer); zero pages are left as they are. A

@@ -1,7 +1,10 @@
 #include "vmm/sparse_image.h"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -79,6 +82,42 @@ TEST(SparseImageTest, RefusesWhatDoesNotFitTheOutput) {
   EXPECT_EQ(DecodeSparse(enc->bitmap, enc->zstd.substr(0, enc->zstd.size() / 2), out2).code(),
             absl::StatusCode::kDataLoss);
   EXPECT_EQ(DecodeSparse(enc->bitmap, "", out2).code(), absl::StatusCode::kDataLoss);
+}
+
+
+TEST(SparseImageTest, HolesOfAMemfdAndAFileAreNotRead) {
+  // A memfd like guest RAM: pages 3 and 9 written through a mapping, the rest never touched.
+  const size_t size = 16 * kSparsePageSize;
+  const int fd = memfd_create("sparse-test", MFD_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(ftruncate(fd, size), 0);
+  auto* mem = static_cast<uint8_t*>(mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+  ASSERT_NE(mem, MAP_FAILED);
+  mem[3 * kSparsePageSize + 5] = 1;
+  mem[9 * kSparsePageSize] = 2;
+  const std::vector<bool> holes = FileHoles(fd, size);
+  ASSERT_EQ(holes.size(), 16u);
+  for (size_t p = 0; p < 16; ++p) EXPECT_EQ(holes[p], p != 3 && p != 9) << "page " << p;
+  auto enc = EncodeSparse({mem, size}, 1, holes);
+  ASSERT_TRUE(enc.ok());
+  EXPECT_EQ(enc->pages, 2u);
+  // The same bytes as a disk file read through EncodeSparseFile (with a short last page).
+  char path[] = "/tmp/ftd-sparse-XXXXXX";
+  const int file = mkstemp(path);
+  ASSERT_GE(file, 0);
+  unlink(path);
+  ASSERT_EQ(pwrite(file, mem, size, 0), static_cast<ssize_t>(size));
+  ASSERT_EQ(ftruncate(file, size + 100), 0);
+  auto fenc = EncodeSparseFile(file, size + 100);
+  ASSERT_TRUE(fenc.ok()) << fenc.status();
+  EXPECT_EQ(fenc->pages, 2u);
+  std::vector<uint8_t> out(size + 100, 0);
+  ASSERT_TRUE(DecodeSparse(fenc->bitmap, fenc->zstd, out).ok());
+  EXPECT_EQ(0, std::memcmp(out.data(), mem, size));
+  EXPECT_EQ(out[size + 99], 0);
+  munmap(mem, size);
+  close(fd);
+  close(file);
 }
 
 }  // namespace
