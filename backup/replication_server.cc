@@ -293,7 +293,11 @@ void ReplicationServer::WriteLoop(
       }
     }
     if (done) return;
-    if (!session.in_callback.load() && SteadyNowNs() - session.last_heard_ns.load() > timeout_ns) {
+    // Before the log's first entry the primary is taking its snapshot and sending the state
+    // (seconds under nested KVM, where one starved heartbeat gap cost a whole start): ten
+    // times the timeout then, as the primary allows us. A killed primary closes the stream.
+    const int64_t allowed = received_seq_.load() == 0 ? 10 * timeout_ns : timeout_ns;
+    if (!session.in_callback.load() && SteadyNowNs() - session.last_heard_ns.load() > allowed) {
       session.peer_dead.store(true);
       if (callbacks_.on_peer_dead) callbacks_.on_peer_dead();
       context->TryCancel();

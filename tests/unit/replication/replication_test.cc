@@ -391,11 +391,15 @@ TEST_F(ReplicationTest, ServerDropsSilentPrimaryAfterTimeout) {
   StartServer(so);
   RawStream raw(Target(), GoodCreds(Files("good", "primary")));
   ASSERT_TRUE(raw.stream->Write(HelloMsg()));
+  // Silent before the log starts: ten times the timeout (the primary takes its snapshot).
+  std::this_thread::sleep_for(600ms);
+  ASSERT_TRUE(raw.stream->Write(Batch(1, 1)));  // then the log starts, and the primary falls silent
   const auto t0 = Clock::now();
   proto::BackupMessage m;
   while (raw.stream->Read(&m)) {
   }
   grpc::Status st = raw.stream->Finish();
+  EXPECT_GE(Clock::now() - t0, 250ms);
   EXPECT_LT(Clock::now() - t0, 2s);
   // The backup cancels the stream: the primary sees CANCELLED, the backup's callback fires.
   EXPECT_EQ(st.error_code(), grpc::StatusCode::CANCELLED) << st.error_message();
