@@ -142,6 +142,7 @@ int ReplayCommand(const RunOptions& opts) {
                                    : "reached a torn end of the log");
       break;
     case vmm::RunOutcome::Kind::kStoppedAtPoint:
+    case vmm::RunOutcome::Kind::kDebugTrap:  // only a debugger sets traps
       summary("stopped");
       break;
   }

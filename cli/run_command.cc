@@ -122,6 +122,7 @@ int Drive(vmm::Machine& m, ConsoleWriter& console, const RunOptions& opts,
       return kExitGuestCrash;
     case vmm::RunOutcome::Kind::kLogEnd:
     case vmm::RunOutcome::Kind::kStopRequested:
+    case vmm::RunOutcome::Kind::kDebugTrap:  // only a debugger sets traps
     case vmm::RunOutcome::Kind::kStoppedAtPoint: {
       if (opts.save_path.empty()) {
         std::fprintf(stderr, "ftd: stopped at exit %llu\n",

@@ -84,6 +84,9 @@ class EntrySource {
   // The next entry; nullopt at the end. May block until one arrives (a stream). Errors
   // end the source; a file's torn tail is one IsTornTail() accepts, any other is fatal.
   virtual absl::StatusOr<std::optional<proto::LogEntry>> Next() = 0;
+  // A second source at the same position that reads on independently (a debugger's
+  // checkpoint); nullptr when the source cannot be read twice (a stream).
+  virtual std::unique_ptr<EntrySource> Clone() const { return nullptr; }
 };
 
 class LogWriter final : public LogSink {
@@ -156,7 +159,8 @@ class LogReader final : public EntrySource {
   // SIZE_MAX when there is none.
   size_t FindIntactEntry(size_t from) const;
 
-  std::vector<uint8_t> bytes_;
+  std::shared_ptr<const std::vector<uint8_t>> owner_;  // shared by clones
+  std::span<const uint8_t> bytes_;
   std::string what_;
   size_t off_ = 0;
   proto::LogHeader header_;

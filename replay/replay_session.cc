@@ -7,6 +7,62 @@ namespace ftd::replay {
 
 ReplaySession::~ReplaySession() = default;
 
+namespace {
+// A machine from `snapshot` as the log's configuration has it, replaying from `input`.
+absl::StatusOr<std::unique_ptr<vmm::Machine>> RestoreMachine(const vmm::Kvm& kvm,
+                                                             const proto::Snapshot& snapshot,
+                                                             const vmm::MachineConfig& logged,
+                                                             std::unique_ptr<Replayer> input,
+                                                             vmm::ConsoleOutput console) {
+  vmm::RestoreOptions ropt;
+  ropt.input = std::move(input);
+  ropt.adjust = [&logged](vmm::MachineConfig& c) {
+    c.cpuid = logged.cpuid;
+    c.disk_geometry = logged.disk_geometry;
+    c.disk_path = logged.disk_path;
+    c.disk_read_only = logged.disk_read_only;
+    c.net = logged.net;
+    c.replay_writes_disk = logged.replay_writes_disk;
+    c.input_timing = logged.input_timing;
+    c.backends = logged.backends;
+  };
+  return vmm::Machine::Restore(kvm, snapshot, std::move(console), std::move(ropt));
+}
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ReplayCheckpoint>> ReplaySession::TakeCheckpoint() {
+  if (live_) return absl::FailedPreconditionError("checkpoint: the session is live");
+  if (!machine_->CanSaveWithoutWaiting()) {
+    return absl::FailedPreconditionError("checkpoint: not at a quiet point");
+  }
+  auto replayer = replayer_->Clone();
+  if (replayer == nullptr) {
+    return absl::FailedPreconditionError("checkpoint: the log cannot be read twice");
+  }
+  auto snap = machine_->Save();
+  if (!snap.ok()) return snap.status();
+  auto c = std::make_unique<ReplayCheckpoint>();
+  c->exit_index = machine_->exit_index();
+  c->bytes = snap->ByteSizeLong();
+  c->snapshot = std::move(*snap);
+  c->replayer = std::move(replayer);
+  return c;
+}
+
+absl::Status ReplaySession::RestoreCheckpoint(const ReplayCheckpoint& checkpoint) {
+  if (live_) return absl::FailedPreconditionError("restore: the session is live");
+  auto replayer = checkpoint.replayer->Clone();
+  if (replayer == nullptr) return absl::InternalError("restore: the checkpoint's log");
+  Replayer* rp = replayer.get();
+  // The new machine before the old one goes: a failure leaves the session as it was.
+  auto machine =
+      RestoreMachine(*kvm_, checkpoint.snapshot, logged_config_, std::move(replayer), console_);
+  if (!machine.ok()) return machine.status();
+  machine_ = std::move(*machine);
+  replayer_ = rp;
+  return absl::OkStatus();
+}
+
 absl::Status ReplaySession::CheckInputs(const proto::LogHeader& header,
                                         std::span<const uint8_t> image,
                                         const ReplayOptions& options) {
@@ -48,6 +104,8 @@ absl::StatusOr<std::unique_ptr<ReplaySession>> ReplaySession::Start(
   auto config = ConfigFromLog(header, options.host);
   if (!config.ok()) return config.status();
   std::unique_ptr<ReplaySession> s(new ReplaySession(std::move(kvm)));
+  s->logged_config_ = *config;
+  s->console_ = console;
   auto replayer = std::make_unique<Replayer>(header, std::move(source));
   replayer->set_live_after_end(options.live_after_end);
   Replayer* rp = replayer.get();
@@ -68,20 +126,7 @@ absl::StatusOr<std::unique_ptr<ReplaySession>> ReplaySession::Start(
           absl::StrFormat("the state is at exit %u, the log starts at exit %u",
                           snapshot.exit_index(), header.start_exit_index()));
     }
-    vmm::RestoreOptions ropt;
-    ropt.input = std::move(replayer);
-    const vmm::MachineConfig logged = *config;
-    ropt.adjust = [&logged](vmm::MachineConfig& c) {
-      c.cpuid = logged.cpuid;
-      c.disk_geometry = logged.disk_geometry;
-      c.disk_path = logged.disk_path;
-      c.disk_read_only = logged.disk_read_only;
-      c.net = logged.net;
-      c.replay_writes_disk = logged.replay_writes_disk;
-      c.input_timing = logged.input_timing;
-      c.backends = logged.backends;
-    };
-    machine = vmm::Machine::Restore(*s->kvm_, snapshot, std::move(console), std::move(ropt));
+    machine = RestoreMachine(*s->kvm_, snapshot, *config, std::move(replayer), std::move(console));
   }
   if (!machine.ok()) return machine.status();
   s->machine_ = std::move(*machine);

@@ -32,6 +32,15 @@ struct ReplayOptions {
   std::string log_name = "the log";
 };
 
+// The replay at one point, to come back to (a debugger's reverse execution): the machine's
+// full state and the replayer's position in the log.
+struct ReplayCheckpoint {
+  proto::Snapshot snapshot;
+  std::unique_ptr<Replayer> replayer;  // never run: each restore runs a clone
+  uint64_t exit_index = 0;
+  size_t bytes = 0;  // what it holds in memory (snapshot encoded size)
+};
+
 class ReplaySession {
  public:
   // Whether `image` is the one the log names and host.disk a copy of the disk as recording
@@ -64,6 +73,14 @@ class ReplaySession {
   absl::Status GoLive();
   bool live() const { return live_; }
 
+  // The current point as a checkpoint. FailedPrecondition when the machine cannot be saved
+  // here without waiting for the host (between points, a disk request in flight) or the log
+  // cannot be read twice (a stream); the caller tries again at a later point.
+  absl::StatusOr<std::unique_ptr<ReplayCheckpoint>> TakeCheckpoint();
+  // Goes back (or forward) to `checkpoint`: a new machine from its snapshot, replaying on
+  // from its position; the old machine is gone (take machine() again).
+  absl::Status RestoreCheckpoint(const ReplayCheckpoint& checkpoint);
+
   vmm::Machine& machine() { return *machine_; }
   const Replayer& replayer() const { return *replayer_; }
   // A torn tail the replay stopped before (OK when the log ended cleanly or goes on).
@@ -77,6 +94,8 @@ class ReplaySession {
   explicit ReplaySession(std::unique_ptr<vmm::Kvm> kvm) : kvm_(std::move(kvm)) {}
 
   std::unique_ptr<vmm::Kvm> kvm_;
+  vmm::MachineConfig logged_config_;  // what a restore builds (ConfigFromLog)
+  vmm::ConsoleOutput console_;
   // While replaying, the machine owns the replayer (its input source); at go-live the
   // machine hands it back here. Either way replayer_ points at it until the session ends.
   std::unique_ptr<vmm::InputSource> replayed_;

@@ -130,6 +130,25 @@ Replayer::Replayer(proto::LogHeader header, std::unique_ptr<EntrySource> source)
   exit_index_ = header_.start_exit_index();
 }
 
+std::unique_ptr<Replayer> Replayer::Clone() const {
+  auto source = source_->Clone();
+  if (source == nullptr) return nullptr;
+  auto r = std::make_unique<Replayer>(header_, std::move(source));
+  r->head_ = head_;
+  r->exhausted_ = exhausted_;
+  r->tail_error_ = tail_error_;
+  r->end_ = end_;
+  r->exit_index_ = exit_index_;
+  r->last_guest_ns_ = last_guest_ns_;
+  r->last_realtime_ns_ = last_realtime_ns_;
+  r->entries_ = entries_;
+  r->last_seq_.store(last_seq_.load());
+  r->live_after_end_ = live_after_end_;
+  r->epochs_ = epochs_;
+  r->status_ = status_;
+  return r;
+}
+
 const proto::LogEntry* Replayer::Head() const {
   if (head_) return &*head_;
   if (exhausted_) return nullptr;

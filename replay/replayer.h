@@ -21,6 +21,10 @@ class Replayer final : public vmm::InputSource {
   // Entries from any source (the backup's replication stream), after `header`.
   Replayer(proto::LogHeader header, std::unique_ptr<EntrySource> source);
 
+  // A replayer at this one's position reading on independently (its source cloned), for a
+  // debugger's checkpoint; nullptr when the source cannot be cloned. Callbacks are not copied.
+  std::unique_ptr<Replayer> Clone() const;
+
   const proto::LogHeader& header() const { return header_; }
   vmm::Clock& clock() override { return clock_; }
   uint64_t GuestTimeNs() override { return last_guest_ns_; }

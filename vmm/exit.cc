@@ -38,6 +38,9 @@ std::string DescribeExit(const VcpuExit& exit) {
     std::string operator()(const FailEntryExit& e) const {
       return absl::StrFormat("VM entry failed, hardware reason %#x", e.reason);
     }
+    std::string operator()(const DebugTrapExit& e) const {
+      return absl::StrFormat("debug trap pc=%#x dr6=%#x", e.pc, e.dr6);
+    }
     std::string operator()(const UnknownExit& e) const {
       return absl::StrFormat("unknown exit reason %u", e.reason);
     }

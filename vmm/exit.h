@@ -50,13 +50,22 @@ struct InternalErrorExit {
 struct FailEntryExit {
   uint64_t reason = 0;
 };
+// KVM_EXIT_DEBUG: a single step or a hardware breakpoint/watchpoint set by a debugger
+// (KVM_SET_GUEST_DEBUG). Not a point: the guest did nothing a replay must reproduce.
+struct DebugTrapExit {
+  uint64_t pc = 0;
+  uint64_t dr6 = 0;
+  uint64_t dr7 = 0;
+  uint32_t exception = 0;
+};
 struct UnknownExit {
   uint32_t reason = 0;
 };
 
 using VcpuExit =
     std::variant<IoExit, MmioExit, HltExit, IrqWindowExit, ShutdownExit, InterruptedExit,
-                 MsrReadExit, MsrWriteExit, InternalErrorExit, FailEntryExit, UnknownExit>;
+                 MsrReadExit, MsrWriteExit, InternalErrorExit, FailEntryExit, DebugTrapExit,
+                 UnknownExit>;
 
 // True for exits the guest caused: the execution points of the determinism contract.
 bool IsPoint(const VcpuExit& exit);

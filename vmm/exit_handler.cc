@@ -73,6 +73,7 @@ ExitResult HandleExit(const VcpuExit& exit, ExitContext& ctx) {
   if (std::holds_alternative<IrqWindowExit>(exit)) return {ExitAction::kIrqWindow, {}};
   if (std::holds_alternative<InterruptedExit>(exit)) return {ExitAction::kInterrupted, {}};
   if (std::holds_alternative<ShutdownExit>(exit)) return {ExitAction::kShutdown, {}};
+  if (std::holds_alternative<DebugTrapExit>(exit)) return {ExitAction::kDebugTrap, {}};
   if (const auto* r = std::get_if<MsrReadExit>(&exit)) {
     uint64_t v = 0;
     bool ok = ctx.msrs->Read(r->index, &v);

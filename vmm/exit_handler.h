@@ -59,6 +59,7 @@ enum class ExitAction {
   kIrqWindow,    // the guest can take an interrupt now
   kInterrupted,  // a kick, not a point; nothing guest-visible happened
   kShutdown,     // triple fault: the machine resets/stops
+  kDebugTrap,    // a debugger's step or breakpoint: not a point, the run stops for it
   kError,        // the VMM cannot continue this guest (message in ExitResult)
 };
 

@@ -245,6 +245,9 @@ absl::StatusOr<VcpuExit> Vcpu::Run() {
       return VcpuExit{InternalErrorExit{r->internal.suberror}};
     case KVM_EXIT_FAIL_ENTRY:
       return VcpuExit{FailEntryExit{r->fail_entry.hardware_entry_failure_reason}};
+    case KVM_EXIT_DEBUG:
+      return VcpuExit{DebugTrapExit{r->debug.arch.pc, r->debug.arch.dr6, r->debug.arch.dr7,
+                                    r->debug.arch.exception}};
     default:
       return VcpuExit{UnknownExit{r->exit_reason}};
   }

@@ -242,6 +242,10 @@ absl::StatusOr<RunOutcome> Machine::Run(const RunLimits& limits) {
         kicker_.KickAfter(*deadline > now ? *deadline - now : 1);
       }
     }
+    if (debug_.active() || debug_applied_) {
+      if (auto s = ApplyGuestDebug(vcpu_, memory_, debug_); !s.ok()) return s;
+      debug_applied_ = debug_.active();
+    }
     auto exit = vcpu_.Run();
     if (!exit.ok()) return exit.status();
     io_pending_ = std::holds_alternative<IoExit>(*exit) || std::holds_alternative<MmioExit>(*exit);
@@ -269,6 +273,9 @@ absl::StatusOr<RunOutcome> Machine::Run(const RunLimits& limits) {
         break;
       case ExitAction::kShutdown:
         return RunOutcome{RunOutcome::Kind::kShutdown, 0, exit_index_};
+      case ExitAction::kDebugTrap:
+        return RunOutcome{RunOutcome::Kind::kDebugTrap, 0, exit_index_,
+                          std::get<DebugTrapExit>(*exit).dr6};
       case ExitAction::kError: {
         auto regs = vcpu_.GetRegs();
         return absl::InternalError(absl::StrFormat("guest stopped at exit %u (rip=%#x): %s",
@@ -279,7 +286,8 @@ absl::StatusOr<RunOutcome> Machine::Run(const RunLimits& limits) {
     if (auto status = debug_exit_->exit_status()) {
       return RunOutcome{RunOutcome::Kind::kGuestExit, *status, exit_index_};
     }
-    if (limits.stop_at_exit_index && exit_index_ >= *limits.stop_at_exit_index) {
+    if ((limits.stop_at_exit_index && exit_index_ >= *limits.stop_at_exit_index) ||
+        (at_point_ && stop_at_point_.exchange(false))) {
       if (auto s = CompletePendingIo(); !s.ok()) return s;
       return RunOutcome{RunOutcome::Kind::kStoppedAtPoint, 0, exit_index_};
     }
@@ -293,7 +301,11 @@ absl::StatusOr<EpochState> Machine::CaptureEpochState(const std::vector<uint64_t
   if (!regs.ok()) return regs.status();
   auto sregs = vcpu_.GetSregs();
   if (!sregs.ok()) return sregs.status();
-  st.regs.assign(reinterpret_cast<const char*>(&*regs), sizeof(kvm_regs));
+  // RF and TF are a debugger's (KVM sets them to step or resume from a breakpoint; our
+  // guests never do): an epoch leaves them out, so a replay under gdb hashes as recorded.
+  kvm_regs hashed = *regs;
+  hashed.rflags &= ~((1ull << 16) | (1ull << 8));
+  st.regs.assign(reinterpret_cast<const char*>(&hashed), sizeof(kvm_regs));
   st.regs.append(reinterpret_cast<const char*>(&*sregs), sizeof(kvm_sregs));
   // A disk request in flight is not in the device's saved state; the epoch covers the rest.
   SaveDevices(&st.devices, /*include_blk=*/blk_ && blk_->in_flight() == 0);
@@ -315,6 +327,19 @@ absl::StatusOr<EpochState> Machine::CaptureEpochState(const std::vector<uint64_t
     st.pages.emplace_back(p, XXH3_64bits(memory_.host() + p * kPageSize, kPageSize));
   }
   return st;
+}
+
+absl::Status Machine::SetDebug(DebugRequest request) {
+  if (request.breakpoints.size() > kMaxHwBreakpoints) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "at most %u breakpoints and watchpoints (the debug registers)", kMaxHwBreakpoints));
+  }
+  debug_ = std::move(request);
+  return absl::OkStatus();
+}
+
+bool Machine::CanSaveWithoutWaiting() const {
+  return at_point() && (!blk_ || blk_->in_flight() == 0);
 }
 
 std::optional<VirtioBlkConfig> Machine::disk_geometry() const {

@@ -21,6 +21,7 @@
 #include "vmm/devices/virtio_blk.h"
 #include "vmm/devices/virtio_net.h"
 #include "vmm/exit_handler.h"
+#include "vmm/guest_debug.h"
 #include "vmm/guest_memory.h"
 #include "vmm/host_events.h"
 #include "vmm/input_source.h"
@@ -125,10 +126,12 @@ struct RunOutcome {
     kStopRequested,   // RequestStop()
     kShutdown,        // triple fault
     kLogEnd,          // replay: the log has nothing more (the recording ended here)
+    kDebugTrap,       // a SetDebug() step or breakpoint fired (between points)
   };
   Kind kind = Kind::kGuestExit;
   uint32_t status = 0;
   uint64_t exit_index = 0;
+  uint64_t dr6 = 0;  // kDebugTrap: which trap (guest_debug.h)
 };
 
 // Guest RAM with a Multiboot image loaded: everything about booting that needs no KVM,
@@ -186,6 +189,16 @@ class Machine {
   void PostSerialInput(std::span<const uint8_t> bytes);
   // Thread-safe and async-signal-safe: make Run() return kStopRequested soon.
   void RequestStop();
+  // Thread-safe: make Run() return kStoppedAtPoint at the next point (a debugger's
+  // interrupt: the machine stops where a replay can stop and be found again).
+  void RequestStopAtPoint() { stop_at_point_.store(true); }
+
+  // A debugger's traps for the following Run() calls (guest_debug.h); an empty request
+  // clears them. They never change what the guest does; Run() returns kDebugTrap for each.
+  absl::Status SetDebug(DebugRequest request);
+  // Whether Save() can run now without waiting for the host: at a point, no disk request
+  // in flight (a replay's requests complete from the log, so waiting would change it).
+  bool CanSaveWithoutWaiting() const;
 
   uint64_t exit_index() const { return exit_index_; }
   // False when the last Run() was stopped (a kick: RequestStop) after the guest had run on
@@ -272,6 +285,9 @@ class Machine {
   bool ran_since_point_ = false;     // the guest ran after the last point (a kick stopped it)
   bool io_pending_ = false;          // last exit was I/O that KVM completes on the next KVM_RUN
   std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> stop_at_point_{false};
+  DebugRequest debug_;
+  bool debug_applied_ = false;            // KVM holds traps (cleared when debug_ empties)
   std::deque<uint8_t> serial_input_;  // taken from host events, not yet taken by the UART
 };
 

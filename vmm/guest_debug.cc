@@ -1,0 +1,90 @@
+#include "vmm/guest_debug.h"
+
+#include <string.h>
+
+#include "absl/strings/str_format.h"
+#include "vmm/page_walk.h"
+
+namespace ftd::vmm {
+namespace {
+
+uint64_t Dr7Bits(size_t slot, const HwBreakpoint& bp) {
+  uint64_t rw = 0;  // 00 execute, 01 write, 11 read/write
+  uint64_t len = 0;  // 00 1 byte, 01 2, 11 4, 10 8
+  if (bp.kind != HwBreakpoint::Kind::kExec) {
+    rw = bp.kind == HwBreakpoint::Kind::kWrite ? 1 : 3;
+    len = bp.len == 2 ? 1 : bp.len == 4 ? 3 : bp.len == 8 ? 2 : 0;
+  }
+  return (1ull << (2 * slot)) | (rw << (16 + 4 * slot)) | (len << (18 + 4 * slot));
+}
+
+}  // namespace
+
+std::optional<uint64_t> IdtHandler(const GuestMemory& memory, const kvm_sregs& sregs,
+                                   uint8_t vector) {
+  if (static_cast<uint64_t>(vector) * 16 + 15 > sregs.idt.limit) return std::nullopt;
+  uint8_t gate[16];
+  if (!ReadVirtual(memory, sregs, sregs.idt.base + vector * 16ull, gate).ok()) return std::nullopt;
+  if ((gate[5] & 0x80) == 0) return std::nullopt;  // not present
+  uint16_t lo, mid;
+  uint32_t hi;
+  memcpy(&lo, gate, 2);
+  memcpy(&mid, gate + 6, 2);
+  memcpy(&hi, gate + 8, 4);
+  return uint64_t{lo} | (uint64_t{mid} << 16) | (uint64_t{hi} << 32);
+}
+
+absl::Status ApplyGuestDebug(Vcpu& vcpu, const GuestMemory& memory, const DebugRequest& request) {
+  kvm_guest_debug dbg{};
+  if (request.breakpoints.size() > kMaxHwBreakpoints) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%u breakpoints: the debug registers hold %u", request.breakpoints.size(),
+        kMaxHwBreakpoints));
+  }
+  std::vector<HwBreakpoint> bps = request.breakpoints;
+  bool tf_step = false;
+  if (request.step) {
+    std::optional<uint8_t> vector;
+    kvm_vcpu_events events{};
+    if (auto s = vcpu.Ioctl(KVM_GET_VCPU_EVENTS, &events, "KVM_GET_VCPU_EVENTS"); !s.ok()) return s;
+    if (events.exception.injected) {
+      vector = events.exception.nr;
+    } else if (events.interrupt.injected) {
+      vector = events.interrupt.nr;
+    } else {
+      auto regs = vcpu.GetRegs();
+      auto sregs = vcpu.GetSregs();
+      if (!regs.ok()) return regs.status();
+      if (!sregs.ok()) return sregs.status();
+      uint8_t insn[2];
+      if (ReadVirtual(memory, *sregs, regs->rip, insn).ok() && insn[0] == 0xcd) vector = insn[1];
+    }
+    std::optional<uint64_t> handler;
+    if (vector) {
+      auto sregs = vcpu.GetSregs();
+      if (!sregs.ok()) return sregs.status();
+      handler = IdtHandler(memory, *sregs, *vector);
+    }
+    if (handler) {
+      // The step ends where the vector's delivery leaves the guest: its handler's entry.
+      if (bps.size() == kMaxHwBreakpoints) bps.pop_back();
+      bps.push_back({HwBreakpoint::Kind::kExec, *handler, 1});
+    } else {
+      tf_step = true;
+    }
+  }
+  if (!bps.empty() || tf_step) {
+    dbg.control = KVM_GUESTDBG_ENABLE;
+    if (tf_step) dbg.control |= KVM_GUESTDBG_SINGLESTEP;
+    if (!bps.empty()) dbg.control |= KVM_GUESTDBG_USE_HW_BP;
+    uint64_t dr7 = 0;
+    for (size_t i = 0; i < bps.size(); ++i) {
+      dbg.arch.debugreg[i] = bps[i].addr;
+      dr7 |= Dr7Bits(i, bps[i]);
+    }
+    dbg.arch.debugreg[7] = dr7;
+  }
+  return vcpu.Ioctl(KVM_SET_GUEST_DEBUG, &dbg, "KVM_SET_GUEST_DEBUG");
+}
+
+}  // namespace ftd::vmm
