@@ -173,6 +173,19 @@ int main(int argc, char** argv) {
   replay_cmd->add_option("--inspect", run.inspect, "at --until: regs, devices or mem:HEXADDR:LEN");
   replay_cmd->add_option("--go-live-at", run.go_live_at, "switch to real inputs after this exit");
   replay_cmd->add_flag("--go-live", run.go_live, "switch to real inputs at the end of the log");
+  replay_cmd->add_option("--gdb", run.gdb,
+                         "serve the gdb remote protocol on [ADDR:]PORT (reverse execution too)");
+  replay_cmd->add_option("--assert", run.asserts,
+                         "an expression over registers ($rip) and guest memory by symbol that "
+                         "must hold (repeatable); the replay stops where it fails");
+  replay_cmd->add_option("--assert-at", run.assert_at,
+                         "where --assert is checked: every-point, epoch or a SYMBOL's code")
+      ->capture_default_str();
+  replay_cmd->add_flag("--replay-asserts", run.replay_asserts,
+                       "check the guest's FTD_REPLAY_ASSERT sites (compiled in, free when recording)");
+  replay_cmd->add_option("--checkpoint-every", run.checkpoint_every,
+                         "--gdb: points between the checkpoints reverse execution starts from")
+      ->capture_default_str();
   replay_cmd->add_option("--net", run.net,
                          "after go-live: none or tap:IFNAME (default: as recorded)");
   add_run_options(replay_cmd);

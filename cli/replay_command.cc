@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "cli/debug_command.h"
 #include "cli/drive.h"
 #include "replay/digest.h"
 #include "replay/replay_session.h"
@@ -87,6 +88,11 @@ int ReplayCommand(const RunOptions& opts) {
       replay::ReplaySession::Open(std::make_unique<vmm::Kvm>(*std::move(kvm)), *std::move(reader),
                                   *image, ropt, ConsoleOf(**console));
   if (!session.ok()) return Fail(CodeFor(session.status()), session.status());
+  if (opts.debugging()) {
+    int rc = DebugCommand(opts, std::move(*session), *image);
+    (*console)->Flush();
+    return rc;
+  }
   replay::ReplaySession& rs = **session;
   vmm::Machine& m = rs.machine();
   ConsoleWriter& cw = **console;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ftd::cli {
 
@@ -39,6 +40,13 @@ struct RunOptions {
   std::string inspect;                 // replay: regs | devices | mem:ADDR:LEN at the stop
   std::optional<uint64_t> go_live_at;  // replay: switch to real inputs after this exit
   bool go_live = false;                // replay: switch to real inputs at the end of the log
+  // replay debugging (docs/debug.md)
+  std::string gdb;                     // replay: serve gdb on [ADDR:]PORT
+  std::vector<std::string> asserts;    // replay: --assert EXPR (repeatable)
+  std::string assert_at = "every-point";  // replay: every-point | epoch | SYMBOL
+  bool replay_asserts = false;         // replay: check the guest's FTD_REPLAY_ASSERTs
+  uint64_t checkpoint_every = 2000;    // replay --gdb: points between checkpoints
+  bool debugging() const { return !gdb.empty() || !asserts.empty() || replay_asserts; }
 };
 
 // Parses sizes like "64M", "1G", "65536" (bytes); nullopt when malformed.

@@ -30,6 +30,13 @@ absl::StatusOr<std::unique_ptr<vmm::Machine>> RestoreMachine(const vmm::Kvm& kvm
 }
 }  // namespace
 
+vmm::ConsoleOutput ReplaySession::Console() {
+  return [this](std::span<const uint8_t> bytes) {
+    if (muted_ && muted_()) return;
+    if (console_) console_(bytes);
+  };
+}
+
 absl::StatusOr<std::unique_ptr<ReplayCheckpoint>> ReplaySession::TakeCheckpoint() {
   if (live_) return absl::FailedPreconditionError("checkpoint: the session is live");
   if (!machine_->CanSaveWithoutWaiting()) {
@@ -56,7 +63,7 @@ absl::Status ReplaySession::RestoreCheckpoint(const ReplayCheckpoint& checkpoint
   Replayer* rp = replayer.get();
   // The new machine before the old one goes: a failure leaves the session as it was.
   auto machine =
-      RestoreMachine(*kvm_, checkpoint.snapshot, logged_config_, std::move(replayer), console_);
+      RestoreMachine(*kvm_, checkpoint.snapshot, logged_config_, std::move(replayer), Console());
   if (!machine.ok()) return machine.status();
   machine_ = std::move(*machine);
   replayer_ = rp;
@@ -105,7 +112,8 @@ absl::StatusOr<std::unique_ptr<ReplaySession>> ReplaySession::Start(
   if (!config.ok()) return config.status();
   std::unique_ptr<ReplaySession> s(new ReplaySession(std::move(kvm)));
   s->logged_config_ = *config;
-  s->console_ = console;
+  s->console_ = std::move(console);
+  console = s->Console();
   auto replayer = std::make_unique<Replayer>(header, std::move(source));
   replayer->set_live_after_end(options.live_after_end);
   Replayer* rp = replayer.get();

@@ -73,6 +73,10 @@ class ReplaySession {
   absl::Status GoLive();
   bool live() const { return live_; }
 
+  // While `muted()` says so, the guest's console output is dropped (a debugger replaying
+  // again what the user has seen already).
+  void set_console_muted(std::function<bool()> muted) { muted_ = std::move(muted); }
+
   // The current point as a checkpoint. FailedPrecondition when the machine cannot be saved
   // here without waiting for the host (between points, a disk request in flight) or the log
   // cannot be read twice (a stream); the caller tries again at a later point.
@@ -96,6 +100,9 @@ class ReplaySession {
   std::unique_ptr<vmm::Kvm> kvm_;
   vmm::MachineConfig logged_config_;  // what a restore builds (ConfigFromLog)
   vmm::ConsoleOutput console_;
+  std::function<bool()> muted_;
+  // What the machines get: console_ unless muted_.
+  vmm::ConsoleOutput Console();
   // While replaying, the machine owns the replayer (its input source); at go-live the
   // machine hands it back here. Either way replayer_ points at it until the session ends.
   std::unique_ptr<vmm::InputSource> replayed_;

@@ -3,6 +3,7 @@
 #include <elf.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <limits>
 
@@ -23,9 +24,9 @@ constexpr Type kU64{8, false, 0};
 constexpr Type kI64{8, true, 0};
 
 constexpr std::string_view kRegisters[] = {
-    "rax", "rbx", "rcx",  "rdx", "rsi", "rdi", "rbp",    "rsp",    "r8",      "r9",      "r10",
-    "r11", "r12", "r13",  "r14", "r15", "rip", "eflags", "cs",     "ss",      "ds",      "es",
-    "fs",  "gs",  "fs_base", "gs_base", "cr0", "cr2", "cr3", "cr4", "efer"};
+    "rax", "rbx", "rcx",     "rdx",     "rsi", "rdi", "rbp",    "rsp", "r8",  "r9", "r10",
+    "r11", "r12", "r13",     "r14",     "r15", "rip", "eflags", "cs",  "ss",  "ds", "es",
+    "fs",  "gs",  "fs_base", "gs_base", "cr0", "cr2", "cr3",    "cr4", "efer"};
 
 struct TypeName {
   std::string_view name;
@@ -33,11 +34,11 @@ struct TypeName {
   bool is_signed;
 };
 constexpr TypeName kTypeNames[] = {
-    {"u8", 1, false},       {"u16", 2, false},      {"u32", 4, false},     {"u64", 8, false},
-    {"i8", 1, true},        {"i16", 2, true},       {"i32", 4, true},      {"i64", 8, true},
-    {"uint8_t", 1, false},  {"uint16_t", 2, false}, {"uint32_t", 4, false}, {"uint64_t", 8, false},
-    {"int8_t", 1, true},    {"int16_t", 2, true},   {"int32_t", 4, true},   {"int64_t", 8, true},
-    {"size_t", 8, false},   {"uintptr_t", 8, false}, {"intptr_t", 8, true}, {"ssize_t", 8, true},
+    {"u8", 1, false},      {"u16", 2, false},       {"u32", 4, false},      {"u64", 8, false},
+    {"i8", 1, true},       {"i16", 2, true},        {"i32", 4, true},       {"i64", 8, true},
+    {"uint8_t", 1, false}, {"uint16_t", 2, false},  {"uint32_t", 4, false}, {"uint64_t", 8, false},
+    {"int8_t", 1, true},   {"int16_t", 2, true},    {"int32_t", 4, true},   {"int64_t", 8, true},
+    {"size_t", 8, false},  {"uintptr_t", 8, false}, {"intptr_t", 8, true},  {"ssize_t", 8, true},
 };
 // C's own type words, combined as C combines them ("unsigned long long", "short int").
 constexpr std::string_view kTypeWords[] = {"unsigned", "signed", "char", "short", "int", "long"};
@@ -78,19 +79,26 @@ absl::StatusOr<uint64_t> Apply(const Node& n, uint64_t a, uint64_t b) {
   const auto sa = static_cast<int64_t>(a), sb = static_cast<int64_t>(b);
   constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
   switch (n.op) {
-    case Op::kNeg: return uint64_t{0} - a;
-    case Op::kNot: return uint64_t{a == 0};
-    case Op::kCompl: return ~a;
-    case Op::kCast: return Convert(n.type, a);
-    case Op::kMul: return a * b;
+    case Op::kNeg:
+      return uint64_t{0} - a;
+    case Op::kNot:
+      return uint64_t{a == 0};
+    case Op::kCompl:
+      return ~a;
+    case Op::kCast:
+      return Convert(n.type, a);
+    case Op::kMul:
+      return a * b;
     case Op::kDiv:
     case Op::kMod:
       if (b == 0) return ErrorAt(n.column, "division by zero");
       if (!n.signed_op) return n.op == Op::kDiv ? a / b : a % b;
       if (sa == kMin && sb == -1) return n.op == Op::kDiv ? a : 0;  // wraps, as the rest does
       return static_cast<uint64_t>(n.op == Op::kDiv ? sa / sb : sa % sb);
-    case Op::kAdd: return a + b;
-    case Op::kSub: return a - b;
+    case Op::kAdd:
+      return a + b;
+    case Op::kSub:
+      return a - b;
     case Op::kShl:
     case Op::kShr:
       if (b >= 64) {
@@ -98,18 +106,30 @@ absl::StatusOr<uint64_t> Apply(const Node& n, uint64_t a, uint64_t b) {
       }
       if (n.op == Op::kShl) return a << b;
       return n.signed_op ? static_cast<uint64_t>(sa >> b) : a >> b;
-    case Op::kLt: return uint64_t{n.signed_op ? sa < sb : a < b};
-    case Op::kLe: return uint64_t{n.signed_op ? sa <= sb : a <= b};
-    case Op::kGt: return uint64_t{n.signed_op ? sa > sb : a > b};
-    case Op::kGe: return uint64_t{n.signed_op ? sa >= sb : a >= b};
-    case Op::kEq: return uint64_t{a == b};
-    case Op::kNe: return uint64_t{a != b};
-    case Op::kAnd: return a & b;
-    case Op::kXor: return a ^ b;
-    case Op::kOr: return a | b;
-    case Op::kLogicalAnd: return uint64_t{a != 0 && b != 0};
-    case Op::kLogicalOr: return uint64_t{a != 0 || b != 0};
-    default: return absl::InternalError("assert expression: not an operator");
+    case Op::kLt:
+      return uint64_t{n.signed_op ? sa < sb : a < b};
+    case Op::kLe:
+      return uint64_t{n.signed_op ? sa <= sb : a <= b};
+    case Op::kGt:
+      return uint64_t{n.signed_op ? sa > sb : a > b};
+    case Op::kGe:
+      return uint64_t{n.signed_op ? sa >= sb : a >= b};
+    case Op::kEq:
+      return uint64_t{a == b};
+    case Op::kNe:
+      return uint64_t{a != b};
+    case Op::kAnd:
+      return a & b;
+    case Op::kXor:
+      return a ^ b;
+    case Op::kOr:
+      return a | b;
+    case Op::kLogicalAnd:
+      return uint64_t{a != 0 && b != 0};
+    case Op::kLogicalOr:
+      return uint64_t{a != 0 || b != 0};
+    default:
+      return absl::InternalError("assert expression: not an operator");
   }
 }
 
@@ -178,7 +198,8 @@ absl::StatusOr<std::vector<Token>> Lex(std::string_view s) {
     t.column = column;
     size_t end = i + 1;
     if (std::isdigit(static_cast<unsigned char>(c))) {
-      while (end < s.size() && (std::isalnum(static_cast<unsigned char>(s[end])) || s[end] == '_')) {
+      while (end < s.size() &&
+             (std::isalnum(static_cast<unsigned char>(s[end])) || s[end] == '_')) {
         ++end;
       }
       t.kind = Token::kNumber;
@@ -216,9 +237,9 @@ absl::StatusOr<std::vector<Token>> Lex(std::string_view s) {
 // 0: not a binary operator.
 int Precedence(std::string_view op) {
   static constexpr std::pair<std::string_view, int> kTable[] = {
-      {"||", 1}, {"&&", 2}, {"|", 3},  {"^", 4},  {"&", 5},  {"==", 6}, {"!=", 6},
-      {"<", 7},  {"<=", 7}, {">", 7},  {">=", 7}, {"<<", 8}, {">>", 8}, {"+", 9},
-      {"-", 9},  {"*", 10}, {"/", 10}, {"%", 10}};
+      {"||", 1}, {"&&", 2}, {"|", 3},  {"^", 4},  {"&", 5},  {"==", 6},
+      {"!=", 6}, {"<", 7},  {"<=", 7}, {">", 7},  {">=", 7}, {"<<", 8},
+      {">>", 8}, {"+", 9},  {"-", 9},  {"*", 10}, {"/", 10}, {"%", 10}};
   for (const auto& [text, prec] : kTable) {
     if (text == op) return prec;
   }
@@ -289,8 +310,9 @@ class Parser {
     return absl::OkStatus();
   }
   bool StartsType(const Token& t) const {
-    return t.kind == Token::kIdent && (FindTypeName(t.text) != nullptr ||
-                                       Contains(kTypeWords, t.text) || Contains(kQualifiers, t.text));
+    return t.kind == Token::kIdent &&
+           (FindTypeName(t.text) != nullptr || Contains(kTypeWords, t.text) ||
+            Contains(kQualifiers, t.text));
   }
 
   absl::StatusOr<int> Add(Node n) {
@@ -315,10 +337,10 @@ class Parser {
   absl::Status CheckValue(int i) const {
     const Node& n = nodes_[i];
     if (n.op != Op::kUnsized) return absl::OkStatus();
-    return ErrorAt(n.column,
-                   absl::StrFormat("symbol '%s' has no size of 1, 2, 4 or 8 bytes to read it "
-                                   "with: use *(u64*)&%s (or another width), or &%s for its address",
-                                   n.name, n.name, n.name));
+    return ErrorAt(
+        n.column, absl::StrFormat("symbol '%s' has no size of 1, 2, 4 or 8 bytes to read it "
+                                  "with: use *(u64*)&%s (or another width), or &%s for its address",
+                                  n.name, n.name, n.name));
   }
   // Folds `n` when its operands are constants (and it does not fail on them).
   absl::StatusOr<int> Fold(Node n) {
@@ -401,7 +423,10 @@ class Parser {
       const Token& t = Peek();
       if (t.kind != Token::kIdent) break;
       if (Contains(kQualifiers, t.text)) {
-      } else if (const TypeName* n = FindTypeName(t.text)) {
+        Next();
+        continue;
+      }
+      if (const TypeName* n = FindTypeName(t.text)) {
         if (named != nullptr || words > 0) return ErrorAt(t.column, "bad type");
         named = n;
       } else if (Contains(kTypeWords, t.text)) {
@@ -445,11 +470,13 @@ class Parser {
       auto index = ParseBinary(1);
       if (!index.ok()) return index;
       if (auto s = Expect("]"); !s.ok()) return s;
-      if (auto s = CheckValue(*base); !s.ok()) return s;
-      if (auto s = CheckValue(*index); !s.ok()) return s;
-      if (nodes_[*base].type.pointer == 0) {
-        return ErrorAt(column, "indexing needs a pointer: write ((T*)&sym)[i] with T the element type");
+      const Node& b = nodes_[*base];
+      if (b.op == Op::kUnsized || b.type.pointer == 0) {
+        return ErrorAt(column, absl::StrFormat("indexing needs a pointer: write ((T*)&%s)[i] "
+                                               "with T the element type",
+                                               b.op == Op::kUnsized ? b.name : "sym"));
       }
+      if (auto s = CheckValue(*index); !s.ok()) return s;
       if (nodes_[*index].type.pointer != 0) return ErrorAt(column, "an index must be an integer");
       auto element = MakeBinary(Op::kAdd, *base, *index, column);
       if (!element.ok()) return element;
@@ -462,7 +489,8 @@ class Parser {
   absl::StatusOr<int> ParsePrimary() {
     const Token& t = Next();
     switch (t.kind) {
-      case Token::kNumber: return Const(t.value, kU64, t.column);
+      case Token::kNumber:
+        return Const(t.value, kU64, t.column);
       case Token::kRegister: {
         if (!Contains(kRegisters, t.text)) {
           return ErrorAt(t.column, absl::StrFormat("unknown register '$%s'", t.text));
@@ -473,7 +501,8 @@ class Parser {
         n.column = t.column;
         return Add(std::move(n));
       }
-      case Token::kIdent: return Symbol(t);
+      case Token::kIdent:
+        return Symbol(t);
       case Token::kPunct:
         if (t.text == "(") {
           auto inner = ParseBinary(1);
@@ -482,7 +511,8 @@ class Parser {
           return inner;
         }
         break;
-      case Token::kEnd: break;
+      case Token::kEnd:
+        break;
     }
     return Unexpected(t, "an operand");
   }
@@ -528,7 +558,8 @@ class Parser {
     Node n;
     n.op = Op::kDeref;
     // Through a plain integer, a u64.
-    n.type = t.pointer == 0 ? kU64 : Type{t.width, t.is_signed, static_cast<uint8_t>(t.pointer - 1)};
+    n.type =
+        t.pointer == 0 ? kU64 : Type{t.width, t.is_signed, static_cast<uint8_t>(t.pointer - 1)};
     n.a = operand;
     n.column = column;
     return Add(std::move(n));
@@ -687,8 +718,10 @@ absl::StatusOr<uint64_t> Expr::Eval(ExprContext& ctx, int i) const {
       return uint64_t{*b != 0};
     }
     case Op::kConst:
-    case Op::kUnsized: return absl::InternalError("assert expression: unresolved operand");
-    default: break;
+    case Op::kUnsized:
+      return absl::InternalError("assert expression: unresolved operand");
+    default:
+      break;
   }
   auto a = Eval(ctx, n.a);
   if (!a.ok()) return a;

@@ -82,12 +82,14 @@ class Expr {
   const std::vector<MemoryRange>& reads() const { return reads_; }
 
   // The parsed tree; an implementation detail, public only for assert_expr.cc's helpers.
+  // clang-format off
   enum class Op : uint8_t {
     kConst, kRegister, kDeref, kCast, kNeg, kNot, kCompl,
     kMul, kDiv, kMod, kAdd, kSub, kShl, kShr, kLt, kLe, kGt, kGe, kEq, kNe,
     kAnd, kXor, kOr, kLogicalAnd, kLogicalOr,
     kUnsized,  // a symbol with no usable size: only &sym may use it
   };
+  // clang-format on
   struct Type {
     uint8_t width = 8;       // of the integer, or of the integer a pointer finally points to
     bool is_signed = false;  // ditto
@@ -95,12 +97,12 @@ class Expr {
   };
   struct Node {
     Op op = Op::kConst;
-    Type type;               // of the result
-    bool signed_op = false;  // < <= > >= / % >>: signed semantics
-    bool function = false;   // kConst: a function's address (so &f is allowed)
-    int a = -1, b = -1;      // operands
-    int column = 0;          // 1-based, for messages
-    int depth = 1;           // of the subtree
+    Type type;                      // of the result
+    bool signed_op = false;         // < <= > >= / % >>: signed semantics
+    bool function = false;          // kConst: a function's address (so &f is allowed)
+    int a = -1, b = -1;             // operands
+    int column = 0;                 // 1-based, for messages
+    int depth = 1;                  // of the subtree
     std::optional<uint64_t> value;  // kConst, and whatever folds to a constant
     std::string name;               // kRegister; kUnsized: the symbol
   };

@@ -29,8 +29,9 @@ T ReadAt(std::span<const uint8_t> elf, uint64_t off) {
 absl::StatusOr<std::string> StringAt(std::span<const uint8_t> table, uint64_t off,
                                      std::string_view what) {
   if (off >= table.size()) {
-    return absl::DataLossError(absl::StrFormat("ELF: %s: name offset 0x%x is past its string table (0x%x bytes)",
-                                               what, off, table.size()));
+    return absl::DataLossError(
+        absl::StrFormat("ELF: %s: name offset 0x%x is past its string table (0x%x bytes)", what,
+                        off, table.size()));
   }
   const auto* begin = reinterpret_cast<const char*>(table.data() + off);
   const void* nul = std::memchr(begin, 0, table.size() - off);
@@ -55,8 +56,8 @@ absl::StatusOr<ElfSymbols> ElfSymbols::Load(std::span<const uint8_t> elf) {
                         elf[EI_CLASS], elf[EI_DATA]));
   }
   if (elf.size() < sizeof(Elf64_Ehdr)) {
-    return absl::DataLossError(absl::StrFormat(
-        "ELF: truncated header (%d of %d bytes)", elf.size(), sizeof(Elf64_Ehdr)));
+    return absl::DataLossError(
+        absl::StrFormat("ELF: truncated header (%d of %d bytes)", elf.size(), sizeof(Elf64_Ehdr)));
   }
   const auto eh = ReadAt<Elf64_Ehdr>(elf, 0);
   if (eh.e_machine != EM_X86_64) {
@@ -90,7 +91,9 @@ absl::StatusOr<ElfSymbols> ElfSymbols::Load(std::span<const uint8_t> elf) {
     sh[i] = ReadAt<Elf64_Shdr>(elf, eh.e_shoff + i * sizeof(Elf64_Shdr));
   }
   // Every section's bytes must lie in the file (SHT_NULL and SHT_NOBITS have none).
-  auto has_bytes = [&](uint64_t i) { return sh[i].sh_type != SHT_NULL && sh[i].sh_type != SHT_NOBITS; };
+  auto has_bytes = [&](uint64_t i) {
+    return sh[i].sh_type != SHT_NULL && sh[i].sh_type != SHT_NOBITS;
+  };
   auto bytes_of = [&](uint64_t i) { return elf.subspan(sh[i].sh_offset, sh[i].sh_size); };
   for (uint64_t i = 0; i < shnum; ++i) {
     if (has_bytes(i) && !Fits(sh[i].sh_offset, sh[i].sh_size, elf.size())) {
@@ -147,6 +150,7 @@ absl::StatusOr<ElfSymbols> ElfSymbols::Load(std::span<const uint8_t> elf) {
       }
       auto name = StringAt(strtab, sym.st_name, absl::StrFormat("symbol %d", i));
       if (!name.ok()) return name.status();
+      if (name->empty()) continue;  // nothing to find it by, nor to name a place with
       const bool global = IsGlobal(ELF64_ST_BIND(sym.st_info));
       auto [it, inserted] = out.by_name_.emplace(*name, out.symbols_.size());
       if (!inserted && global && !IsGlobal(out.bind_[it->second])) it->second = out.symbols_.size();

@@ -59,7 +59,7 @@ class ElfSymbols {
 
   std::vector<uint8_t> image_;
   std::vector<SectionRef> sections_;
-  std::vector<Symbol> symbols_;  // named, defined symbols, in table order
+  std::vector<Symbol> symbols_;   // named, defined symbols, in table order
   std::vector<uint8_t> bind_;     // per symbol: STB_*, for Find's choice among equal names
   std::vector<bool> is_address_;  // per symbol: not SHN_ABS (a constant, not a place to name)
   std::unordered_map<std::string, size_t> by_name_;

@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
-#include "absl/strings/match.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_format.h"
 #include "replay/debug/gdb_packet.h"
 
@@ -15,9 +15,9 @@ using Kind = Command::Kind;
 absl::Status Malformed(std::string_view payload) {
   // Enough of the packet to recognise it in a log; a hostile one can be 64 KiB long.
   constexpr size_t kShown = 40;
-  return absl::InvalidArgumentError(
-      absl::StrFormat("malformed gdb packet \"%s%s\"", absl::CHexEscape(payload.substr(0, kShown)),
-                      payload.size() > kShown ? "..." : ""));
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "malformed gdb packet \"%s%s\"", absl::CHexEscape(std::string(payload.substr(0, kShown))),
+      payload.size() > kShown ? "..." : ""));
 }
 
 // Splits at the first `sep`; nullopt if there is none.
@@ -57,7 +57,7 @@ std::optional<int64_t> ParseIdPart(std::string_view s) {
 // Whether thread-id `s` ("1", "-1", "0", "p1.1", "p1.-1", "p1") includes our only thread,
 // thread 1; nullopt if it is not a thread-id. The guest is one process, so any pid is ours.
 std::optional<bool> IncludesThreadOne(std::string_view s) {
-  if (absl::StartsWith(s, "p")) {
+  if (s.starts_with("p")) {
     auto parts = Split(s.substr(1), '.');
     if (!parts) return ParseIdPart(s.substr(1)) ? std::optional(true) : std::nullopt;
     if (!ParseIdPart(parts->first)) return std::nullopt;
@@ -184,18 +184,18 @@ absl::StatusOr<Command> ParseMemory(std::string_view payload) {
 
 absl::StatusOr<Command> ParseQuery(std::string_view payload) {
   Command cmd;
-  if (payload == "qSupported" || absl::StartsWith(payload, "qSupported:")) {
+  if (payload == "qSupported" || payload.starts_with("qSupported:")) {
     cmd.kind = Kind::kQuerySupported;
     if (payload.size() > 10) cmd.text = std::string(payload.substr(11));
   } else if (payload == "qC") {
     cmd.kind = Kind::kCurrentThread;
-  } else if (payload == "qAttached" || absl::StartsWith(payload, "qAttached:")) {
+  } else if (payload == "qAttached" || payload.starts_with("qAttached:")) {
     cmd.kind = Kind::kAttached;
   } else if (payload == "qfThreadInfo") {
     cmd.kind = Kind::kThreadInfoFirst;
   } else if (payload == "qsThreadInfo") {
     cmd.kind = Kind::kThreadInfoNext;
-  } else if (absl::StartsWith(payload, "qXfer:features:read:")) {
+  } else if (payload.starts_with("qXfer:features:read:")) {
     auto parts = Split(payload.substr(20), ':');
     if (!parts || parts->first.empty() ||
         !ParseAddrLength(parts->second, &cmd.offset, &cmd.length)) {
@@ -203,7 +203,7 @@ absl::StatusOr<Command> ParseQuery(std::string_view payload) {
     }
     cmd.kind = Kind::kXferFeatures;
     cmd.annex = std::string(parts->first);
-  } else if (absl::StartsWith(payload, "qRcmd,")) {
+  } else if (payload.starts_with("qRcmd,")) {
     auto text = FromHex(payload.substr(6));
     if (!text) return Malformed(payload);
     cmd.kind = Kind::kMonitor;
@@ -270,7 +270,7 @@ absl::StatusOr<Command> ParseCommand(std::string_view payload) {
         cmd.kind = Kind::kVContQuery;
         return cmd;
       }
-      if (absl::StartsWith(payload, "vCont;") || payload == "vCont") return ParseVCont(payload);
+      if (payload.starts_with("vCont;") || payload == "vCont") return ParseVCont(payload);
       return cmd;
     case 'q':
       return ParseQuery(payload);

@@ -50,8 +50,13 @@ struct Command {
   };
 
   // Breakpoint types of Z/z: software, hardware, write, read and access watchpoints.
-  enum BreakpointType { kSoftware = 0, kHardware = 1, kWriteWatch = 2, kReadWatch = 3,
-                        kAccessWatch = 4 };
+  enum BreakpointType {
+    kSoftware = 0,
+    kHardware = 1,
+    kWriteWatch = 2,
+    kReadWatch = 3,
+    kAccessWatch = 4
+  };
 
   Kind kind = Kind::kUnknown;
   uint64_t addr = 0;
