@@ -145,11 +145,17 @@ class LogReader final : public EntrySource {
   // ("is damaged, not torn"). After an error, Next() returns the same error again.
   absl::StatusOr<std::optional<proto::LogEntry>> Next() override;
   uint64_t offset() const { return off_; }
+  // A reader at the same position; the bytes are shared, so it is cheap.
+  std::unique_ptr<EntrySource> Clone() const override {
+    return std::unique_ptr<EntrySource>(new LogReader(*this));
+  }
   uint64_t size() const { return bytes_.size(); }
 
  private:
   LogReader(std::vector<uint8_t> bytes, std::string what)
-      : bytes_(std::move(bytes)), what_(std::move(what)) {}
+      : owner_(std::make_shared<const std::vector<uint8_t>>(std::move(bytes))),
+        bytes_(*owner_),
+        what_(std::move(what)) {}
   // Reads the frame at off_; sets *payload.
   absl::Status ReadFrame(std::span<const uint8_t>* payload, const char* kind);
   // The error for the entry at `at` failing with `why`: a torn tail when no intact entry

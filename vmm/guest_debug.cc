@@ -73,8 +73,9 @@ absl::Status ApplyGuestDebug(Vcpu& vcpu, const GuestMemory& memory, const DebugR
       tf_step = true;
     }
   }
-  if (!bps.empty() || tf_step) {
+  if (!bps.empty() || tf_step || !request.sw_breakpoints.empty()) {
     dbg.control = KVM_GUESTDBG_ENABLE;
+    if (!request.sw_breakpoints.empty()) dbg.control |= KVM_GUESTDBG_USE_SW_BP;
     if (tf_step) dbg.control |= KVM_GUESTDBG_SINGLESTEP;
     if (!bps.empty()) dbg.control |= KVM_GUESTDBG_USE_HW_BP;
     uint64_t dr7 = 0;

@@ -31,10 +31,19 @@ struct HwBreakpoint {
 // x86 has four debug registers; a step that delivers a vector needs one of them.
 inline constexpr size_t kMaxHwBreakpoints = 4;
 
+// An int3 the machine writes into guest code (and hides from epoch hashes and snapshots):
+// `addr` the guest-virtual address, `gpa` where that byte is.
+struct SwBreakpoint {
+  uint64_t addr = 0;
+  uint64_t gpa = 0;
+  bool operator==(const SwBreakpoint&) const = default;
+};
+
 struct DebugRequest {
   bool step = false;
   std::vector<HwBreakpoint> breakpoints;  // at most kMaxHwBreakpoints
-  bool active() const { return step || !breakpoints.empty(); }
+  std::vector<SwBreakpoint> sw_breakpoints;
+  bool active() const { return step || !breakpoints.empty() || !sw_breakpoints.empty(); }
 };
 
 // The handler of `vector` in the guest's IDT (its linear address), if the gate is present.

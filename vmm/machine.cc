@@ -33,6 +33,13 @@
 namespace ftd::vmm {
 
 absl::StatusOr<proto::Snapshot> Machine::Save() {
+  ShowPatches(true);
+  auto snap = SaveState();
+  ShowPatches(false);
+  return snap;
+}
+
+absl::StatusOr<proto::Snapshot> Machine::SaveState() {
   if (auto s = CompletePendingIo(); !s.ok()) return s;
   if (auto s = SettleHostIo(); !s.ok()) return s;
   proto::Snapshot snap;
@@ -207,7 +214,7 @@ absl::StatusOr<RunOutcome> Machine::Run(const RunLimits& limits) {
     kicker_attached_ = true;
   }
   if (limits.stop_at_exit_index && *limits.stop_at_exit_index <= exit_index_) {
-    return RunOutcome{RunOutcome::Kind::kStoppedAtPoint, 0, exit_index_};
+    return RunOutcome{RunOutcome::Kind::kStoppedAtPoint, 0, exit_index_, 0, std::nullopt};
   }
   ExitContext ctx{&pio_, &mmio_, &time_msrs_, &unclaimed_};
   const bool deterministic = config_.input_timing == MachineConfig::InputTiming::kAtPoints;
@@ -218,11 +225,11 @@ absl::StatusOr<RunOutcome> Machine::Run(const RunLimits& limits) {
     vcpu_.SetImmediateExit(false);
     if (stop_requested_.exchange(false)) {
       if (auto s = CompletePendingIo(); !s.ok()) return s;
-      return RunOutcome{RunOutcome::Kind::kStopRequested, 0, exit_index_};
+      return RunOutcome{RunOutcome::Kind::kStopRequested, 0, exit_index_, 0, std::nullopt};
     }
     if (input_->AtEnd()) {
       if (auto s = CompletePendingIo(); !s.ok()) return s;
-      return RunOutcome{RunOutcome::Kind::kLogEnd, 0, exit_index_};
+      return RunOutcome{RunOutcome::Kind::kLogEnd, 0, exit_index_, 0, std::nullopt};
     }
     // Outside input enters at points only when it is logged (determinism contract,
     // rule 3); running free, a kick may deliver a timer interrupt mid-computation.
@@ -233,7 +240,7 @@ absl::StatusOr<RunOutcome> Machine::Run(const RunLimits& limits) {
       // stopped before its next point) ends here, not at the next point.
       if (input_->AtEnd()) {
         if (auto s = CompletePendingIo(); !s.ok()) return s;
-        return RunOutcome{RunOutcome::Kind::kLogEnd, 0, exit_index_};
+        return RunOutcome{RunOutcome::Kind::kLogEnd, 0, exit_index_, 0, std::nullopt};
       }
     }
     if (!deterministic) {
@@ -272,10 +279,32 @@ absl::StatusOr<RunOutcome> Machine::Run(const RunLimits& limits) {
         if (auto s = WaitWhileHalted(); !s.ok()) return s;
         break;
       case ExitAction::kShutdown:
-        return RunOutcome{RunOutcome::Kind::kShutdown, 0, exit_index_};
-      case ExitAction::kDebugTrap:
-        return RunOutcome{RunOutcome::Kind::kDebugTrap, 0, exit_index_,
-                          std::get<DebugTrapExit>(*exit).dr6};
+        return RunOutcome{RunOutcome::Kind::kShutdown, 0, exit_index_, 0, std::nullopt};
+      case ExitAction::kDebugTrap: {
+        RunOutcome o{RunOutcome::Kind::kDebugTrap, 0, exit_index_,
+                     std::get<DebugTrapExit>(*exit).dr6, std::nullopt};
+        if (std::get<DebugTrapExit>(*exit).exception == BP_VECTOR) {
+          // One of our int3s (the guest's own are never intercepted unless we patch): put
+          // RIP back on it, as if it had not run.
+          auto regs = vcpu_.GetRegs();
+          if (!regs.ok()) return regs.status();
+          for (const auto& [b, orig] : patched_) {
+            if (regs->rip == b.addr + 1 || regs->rip == b.addr) {
+              if (regs->rip != b.addr) {
+                regs->rip = b.addr;
+                if (auto s = vcpu_.SetRegs(*regs); !s.ok()) return s;
+              }
+              o.sw_breakpoint = b.addr;
+              break;
+            }
+          }
+          if (!o.sw_breakpoint) {
+            return absl::InternalError(absl::StrFormat(
+                "a breakpoint trap at rip=%#x where the debugger set none", regs->rip));
+          }
+        }
+        return o;
+      }
       case ExitAction::kError: {
         auto regs = vcpu_.GetRegs();
         return absl::InternalError(absl::StrFormat("guest stopped at exit %u (rip=%#x): %s",
@@ -284,17 +313,24 @@ absl::StatusOr<RunOutcome> Machine::Run(const RunLimits& limits) {
       }
     }
     if (auto status = debug_exit_->exit_status()) {
-      return RunOutcome{RunOutcome::Kind::kGuestExit, *status, exit_index_};
+      return RunOutcome{RunOutcome::Kind::kGuestExit, *status, exit_index_, 0, std::nullopt};
     }
     if ((limits.stop_at_exit_index && exit_index_ >= *limits.stop_at_exit_index) ||
         (at_point_ && stop_at_point_.exchange(false))) {
       if (auto s = CompletePendingIo(); !s.ok()) return s;
-      return RunOutcome{RunOutcome::Kind::kStoppedAtPoint, 0, exit_index_};
+      return RunOutcome{RunOutcome::Kind::kStoppedAtPoint, 0, exit_index_, 0, std::nullopt};
     }
   }
 }
 
 absl::StatusOr<EpochState> Machine::CaptureEpochState(const std::vector<uint64_t>& also_pages) {
+  ShowPatches(true);
+  auto st = CaptureState(also_pages);
+  ShowPatches(false);
+  return st;
+}
+
+absl::StatusOr<EpochState> Machine::CaptureState(const std::vector<uint64_t>& also_pages) {
   EpochState st;
   st.exit_index = exit_index_;
   auto regs = vcpu_.GetRegs();
@@ -334,8 +370,27 @@ absl::Status Machine::SetDebug(DebugRequest request) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "at most %u breakpoints and watchpoints (the debug registers)", kMaxHwBreakpoints));
   }
+  for (const SwBreakpoint& b : request.sw_breakpoints) {
+    if (!memory_.InRange(b.gpa, 1)) {
+      return absl::InvalidArgumentError(absl::StrFormat("breakpoint %#x: not in guest RAM", b.addr));
+    }
+  }
+  // The int3s change only through here: the old ones out, the new ones in (by the host's
+  // mapping, so KVM's dirty log does not see them; epochs and snapshots put the bytes back).
+  ShowPatches(true);
+  patched_.clear();
+  for (const SwBreakpoint& b : request.sw_breakpoints) {
+    bool dup = false;
+    for (const auto& [p, orig] : patched_) dup = dup || p.gpa == b.gpa;
+    if (!dup) patched_.emplace_back(b, memory_.host()[b.gpa]);
+  }
+  ShowPatches(false);
   debug_ = std::move(request);
   return absl::OkStatus();
+}
+
+void Machine::ShowPatches(bool original) {
+  for (const auto& [b, orig] : patched_) memory_.host()[b.gpa] = original ? orig : 0xcc;
 }
 
 bool Machine::CanSaveWithoutWaiting() const {

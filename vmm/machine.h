@@ -132,6 +132,8 @@ struct RunOutcome {
   uint32_t status = 0;
   uint64_t exit_index = 0;
   uint64_t dr6 = 0;  // kDebugTrap: which trap (guest_debug.h)
+  // kDebugTrap at an int3 of SetDebug's: its address (RIP is back on it, as before the int3).
+  std::optional<uint64_t> sw_breakpoint;
 };
 
 // Guest RAM with a Multiboot image loaded: everything about booting that needs no KVM,
@@ -221,6 +223,8 @@ class Machine {
           std::unique_ptr<InputSource> input, ConsoleOutput console);
   // The work done at a point: time-driven devices, host events, serial input, interrupts.
   absl::Status ProcessPoint();
+  absl::StatusOr<proto::Snapshot> SaveState();
+  absl::StatusOr<EpochState> CaptureState(const std::vector<uint64_t>& also_pages);
   // Takes a new point: tells the input source, then checks its status.
   absl::Status EnterPoint();
   absl::Status Setup();
@@ -286,6 +290,10 @@ class Machine {
   bool io_pending_ = false;          // last exit was I/O that KVM completes on the next KVM_RUN
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> stop_at_point_{false};
+  // Guest bytes under the int3s SetDebug wrote (by guest-physical address).
+  std::vector<std::pair<SwBreakpoint, uint8_t>> patched_;
+  // Puts the original bytes back (for a snapshot or an epoch hash) or the int3s again.
+  void ShowPatches(bool original);
   DebugRequest debug_;
   bool debug_applied_ = false;            // KVM holds traps (cleared when debug_ empties)
   std::deque<uint8_t> serial_input_;  // taken from host events, not yet taken by the UART

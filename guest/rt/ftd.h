@@ -118,6 +118,21 @@ void sleep_ms(uint64_t ms);  /* tick-granular; starts the timer at 100 Hz if nee
 uint64_t clock_ns(void);
 int clock_has_device(void);
 
+/* ---- replay-time asserts (docs/debug.md) ----
+ * FTD_REPLAY_ASSERT(cond): checked only by `ftd replay --replay-asserts`, never while running
+ * or recording. It emits no instruction: the site's address, the line, the file and the text of
+ * `cond` go into the image's .ftd_asserts section, which is not loaded, and the replay
+ * evaluates the text at the site (an execution breakpoint there) over guest memory by symbol.
+ * So `cond` must be an expression over global variables and constants that ftd's assert
+ * language reads (assert_expr.h: C operators, casts, symbols); `sizeof` checks it compiles. */
+#define FTD_REPLAY_ASSERT(cond)                                                        \
+  do {                                                                                 \
+    (void)sizeof((cond) ? 1 : 0);                                                      \
+    __asm__ volatile("1:\n\t.pushsection .ftd_asserts,\"\",@progbits\n\t.balign 8\n\t" \
+                     ".quad 1b\n\t.quad %c0\n\t.asciz \"" __FILE__ "\"\n\t"              \
+                     ".asciz \"" #cond "\"\n\t.balign 8\n\t.popsection" ::"i"(__LINE__)); \
+  } while (0)
+
 /* ---- Multiboot ---- */
 extern uint32_t ftd_mb_magic; /* EAX at entry: 0x2BADB002 for a Multiboot loader */
 extern uint32_t ftd_mb_info;  /* EBX at entry: physical (= virtual) address of the info */

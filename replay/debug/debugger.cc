@@ -128,12 +128,14 @@ absl::StatusOr<Debugger::Event> Debugger::Next(bool step, std::optional<uint64_t
     const uint64_t exit = m.exit_index();
     vmm::DebugRequest req;
     req.step = step || step_over;
-    std::vector<size_t> slot_of;
     if (arm) {
+      auto sregs = m.vcpu().GetSregs();
+      if (!sregs.ok()) return sregs.status();
       for (size_t i = 0; i < known_.size(); ++i) {
+        if (!IsExec(known_[i].bp)) continue;     // watchpoints: checked at points (Watching)
         if (step_over && fired_here_ == i) continue;  // its instruction runs this time
-        req.breakpoints.push_back(known_[i].bp);
-        slot_of.push_back(i);
+        auto gpa = vmm::TranslateVirtual(m.memory(), *sregs, known_[i].bp.addr);
+        if (gpa.ok()) req.sw_breakpoints.push_back({known_[i].bp.addr, *gpa});
       }
     }
     if (auto s = m.SetDebug(req); !s.ok()) return s;
@@ -148,32 +150,26 @@ absl::StatusOr<Debugger::Event> Debugger::Next(bool step, std::optional<uint64_t
     fired_here_.reset();
     switch (out->kind) {
       case vmm::RunOutcome::Kind::kDebugTrap: {
-        const uint64_t fired = vmm::Dr6Hits(out->dr6);
         std::optional<size_t> hit;
-        for (size_t slot = 0; slot < slot_of.size(); ++slot) {
-          if ((fired & (1ull << slot)) == 0) continue;
-          const size_t i = slot_of[slot];
+        if (out->sw_breakpoint) {
+          for (size_t i = 0; i < known_.size() && !hit; ++i) {
+            if (IsExec(known_[i].bp) && known_[i].bp.addr == *out->sw_breakpoint) hit = i;
+          }
+        }
+        if (hit) {
           if (m.exit_index() != counts_interval_) {
             counts_interval_ = m.exit_index();
             std::fill(counts_.begin(), counts_.end(), 0);
           }
-          ++counts_[i];
-          if (!hit) hit = i;
-        }
-        if (hit) {
+          ++counts_[*hit];
           pos_ = Position{m.exit_index(), known_[*hit].bp, counts_[*hit], 0};
-          if (IsExec(known_[*hit].bp)) {
-            // Fired before its instruction ran: that instruction runs next, unarmed.
-            fired_here_ = *hit;
-            if (known_[*hit].active && !step) return Event{Event::Kind::kHit, *hit, {}};
-            step_over = true;
-            continue;
-          }
-          if (known_[*hit].active) return Event{Event::Kind::kHit, *hit, {}};
-          if (!req.step) continue;
-        } else {
-          ++pos_.steps;  // a single step, or the breakpoint on a handler a step delivered to
+          // Fired before its instruction ran: that instruction runs next, without the int3.
+          fired_here_ = *hit;
+          if (known_[*hit].active && !step) return Event{Event::Kind::kHit, *hit, {}};
+          step_over = true;
+          continue;
         }
+        ++pos_.steps;  // a single step, or the breakpoint on a handler a step delivered to
         if (step) return Event{Event::Kind::kStepped, 0, {}};
         step_over = false;
         continue;
@@ -274,6 +270,10 @@ absl::Status Debugger::RestoreBefore(uint64_t n) {
 
 absl::StatusOr<std::optional<Debugger::Event>> Debugger::Advance(uint64_t n, uint64_t arm_from,
                                                                  std::vector<Hit>* hits) {
+  const bool watch = hits != nullptr && Watching() && !options_.point_granularity;
+  std::vector<std::vector<uint8_t>> sample;
+  Position sampled = pos_;
+  if (watch) sample = WatchBytes();
   while (machine().exit_index() < n) {
     const uint64_t exit = machine().exit_index();
     absl::StatusOr<Event> e;
@@ -282,6 +282,7 @@ absl::StatusOr<std::optional<Debugger::Event>> Debugger::Advance(uint64_t n, uin
     } else {
       uint64_t target = n;
       if (next_ckpt_ > exit) target = std::min(target, next_ckpt_);
+      if (watch) target = std::min(target, exit + 1);
       const bool arm = hits != nullptr && exit >= arm_from;
       if (!arm && hits != nullptr) target = std::min(target, std::max(arm_from, exit + 1));
       e = Next(false, target, arm);
@@ -292,6 +293,20 @@ absl::StatusOr<std::optional<Debugger::Event>> Debugger::Advance(uint64_t n, uin
         if (hits != nullptr && machine().exit_index() >= arm_from) hits->push_back({pos_, e->trigger});
         break;
       case Event::Kind::kPoint:
+        if (watch) {
+          auto now = WatchBytes();
+          if (now != sample && machine().exit_index() > arm_from) {
+            size_t w = 0;
+            for (size_t i = 0, a = 0; i < known_.size(); ++i) {
+              if (!known_[i].active || IsExec(known_[i].bp)) continue;
+              if (now[a] != sample[a]) w = i;
+              ++a;
+            }
+            hits->push_back({sampled, w, true, machine().exit_index()});
+          }
+          sample = std::move(now);
+          sampled = pos_;
+        }
         MaybeCheckpoint();
         break;
       case Event::Kind::kStepped:
@@ -377,8 +392,75 @@ absl::StatusOr<Stop> Debugger::EndStop(const Event& e) {
   return Stop{};
 }
 
+bool Debugger::Watching() const {
+  for (const Known& k : known_) {
+    if (k.active && !IsExec(k.bp)) return true;
+  }
+  return false;
+}
+
+std::vector<std::vector<uint8_t>> Debugger::WatchBytes() {
+  std::vector<std::vector<uint8_t>> out;
+  for (const Known& k : known_) {
+    if (!k.active || IsExec(k.bp)) continue;
+    std::vector<uint8_t> b(k.bp.len);
+    if (!ReadMemory(k.bp.addr, b).ok()) b.clear();
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+absl::StatusOr<Stop> Debugger::RefineFirst(const Position& from,
+                                           const std::vector<std::vector<uint8_t>>& before) {
+  if (auto s = GoTo(from); !s.ok()) return s;
+  for (uint64_t k = 0; k <= options_.max_steps; ++k) {
+    auto e = Next(true, std::nullopt);
+    if (!e.ok()) return e.status();
+    auto now = WatchBytes();
+    if (now != before) {
+      for (size_t i = 0, a = 0; i < known_.size(); ++i) {
+        if (!known_[i].active || IsExec(known_[i].bp)) continue;
+        if (now[a] != before[a]) return StopFor(i);
+        ++a;
+      }
+    }
+    if (e->kind == Event::Kind::kEnd) return EndStop(*e);
+  }
+  return absl::ResourceExhaustedError("watchpoint: the write was not found within the step bound");
+}
+
+absl::StatusOr<Stop> Debugger::RefineLast(const Hit& h) {
+  if (auto s = GoTo(h.pos); !s.ok()) return s;
+  std::optional<Position> last;
+  auto prev = WatchBytes();
+  for (uint64_t k = 0; k <= options_.max_steps; ++k) {
+    auto e = Next(true, std::nullopt);
+    if (!e.ok()) return e.status();
+    auto now = WatchBytes();
+    if (now != prev) last = pos_;
+    prev = std::move(now);
+    if (e->kind == Event::Kind::kPoint && machine().exit_index() >= h.to) break;
+    if (e->kind == Event::Kind::kEnd) break;
+  }
+  if (!last) return absl::InternalError("watchpoint: the write was not found again");
+  if (auto s = GoTo(*last); !s.ok()) return s;
+  return StopFor(h.trigger);
+}
+
 absl::StatusOr<Stop> Debugger::Continue() {
   interrupt_.store(false);
+  if (Watching() && !options_.point_granularity) {
+    Position start = pos_;
+    auto sample = WatchBytes();
+    for (;;) {
+      auto e = Next(false, machine().exit_index() + 1);
+      if (!e.ok()) return e.status();
+      if (WatchBytes() != sample) return RefineFirst(start, sample);
+      if (e->kind != Event::Kind::kPoint) return EndStop(*e);
+      MaybeCheckpoint();
+      start = pos_;
+    }
+  }
   for (;;) {
     absl::StatusOr<Event> e;
     if (options_.point_granularity) {
@@ -443,6 +525,7 @@ absl::StatusOr<Stop> Debugger::ReverseContinue() {
     }
     if (!hits.empty()) {
       const Hit h = hits.back();
+      if (h.watch) return RefineLast(h);
       if (auto s = GoTo(h.pos); !s.ok()) return s;
       return StopFor(h.trigger);
     }

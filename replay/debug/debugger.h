@@ -122,6 +122,9 @@ class Debugger {
   struct Hit {
     Position pos;
     size_t trigger;
+    // A watchpoint: the watched bytes changed between `pos` (a point) and point `to`.
+    bool watch = false;
+    uint64_t to = 0;
   };
 
   Debugger(std::unique_ptr<ReplaySession> session, DebuggerOptions options);
@@ -144,6 +147,16 @@ class Debugger {
   absl::Status RestoreBefore(uint64_t n);
   absl::Status GoTo(const Position& target);
   void OnPoint();
+  // Watchpoints are software: the watched bytes compared at every point, and the interval
+  // where they changed single-stepped to find the instruction (hardware watchpoints do not
+  // fire in the nested-KVM test VM, nor in ring 3 on PVM).
+  bool Watching() const;
+  std::vector<std::vector<uint8_t>> WatchBytes();
+  // From `from`, the first step after which the watched bytes differ from `before`.
+  absl::StatusOr<Stop> RefineFirst(const Position& from,
+                                   const std::vector<std::vector<uint8_t>>& before);
+  // The last step between point `from` and point `to` that changed the watched bytes.
+  absl::StatusOr<Stop> RefineLast(const Hit& h);
   void MaybeCheckpoint();
   void ThinCheckpoints();
   std::optional<size_t> ActiveMatch(uint64_t rip) const;
