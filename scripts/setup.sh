@@ -15,7 +15,7 @@ packages=(
   protobuf-compiler libprotobuf-dev libgrpc++-dev protobuf-compiler-grpc
   libssl-dev libgtest-dev libgmock-dev libcli11-dev libabsl-dev
   libspdlog-dev libfmt-dev libxxhash-dev libzstd-dev zlib1g-dev
-  qemu-system-x86 iproute2 iputils-ping python3 gnuplot-nox
+  qemu-system-x86 iproute2 iputils-ping python3 gnuplot-nox gdb
   clang libclang-rt-14-dev
 )
 

@@ -47,24 +47,20 @@ absl::Status ApplyGuestDebug(Vcpu& vcpu, const GuestMemory& memory, const DebugR
     std::optional<uint8_t> vector;
     kvm_vcpu_events events{};
     if (auto s = vcpu.Ioctl(KVM_GET_VCPU_EVENTS, &events, "KVM_GET_VCPU_EVENTS"); !s.ok()) return s;
+    auto sregs = vcpu.GetSregs();
+    if (!sregs.ok()) return sregs.status();
     if (events.exception.injected) {
       vector = events.exception.nr;
     } else if (events.interrupt.injected) {
       vector = events.interrupt.nr;
     } else {
       auto regs = vcpu.GetRegs();
-      auto sregs = vcpu.GetSregs();
       if (!regs.ok()) return regs.status();
-      if (!sregs.ok()) return sregs.status();
       uint8_t insn[2];
       if (ReadVirtual(memory, *sregs, regs->rip, insn).ok() && insn[0] == 0xcd) vector = insn[1];
     }
     std::optional<uint64_t> handler;
-    if (vector) {
-      auto sregs = vcpu.GetSregs();
-      if (!sregs.ok()) return sregs.status();
-      handler = IdtHandler(memory, *sregs, *vector);
-    }
+    if (vector) handler = IdtHandler(memory, *sregs, *vector);
     if (handler) {
       // The step ends where the vector's delivery leaves the guest: its handler's entry.
       if (bps.size() == kMaxHwBreakpoints) bps.pop_back();
