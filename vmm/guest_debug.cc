@@ -34,14 +34,15 @@ std::optional<uint64_t> IdtHandler(const GuestMemory& memory, const kvm_sregs& s
   return uint64_t{lo} | (uint64_t{mid} << 16) | (uint64_t{hi} << 32);
 }
 
-absl::Status ApplyGuestDebug(Vcpu& vcpu, const GuestMemory& memory, const DebugRequest& request) {
+absl::StatusOr<std::optional<SwBreakpoint>> ApplyGuestDebug(Vcpu& vcpu, const GuestMemory& memory,
+                                                            const DebugRequest& request) {
   kvm_guest_debug dbg{};
   if (request.breakpoints.size() > kMaxHwBreakpoints) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "%u breakpoints: the debug registers hold %u", request.breakpoints.size(),
         kMaxHwBreakpoints));
   }
-  std::vector<HwBreakpoint> bps = request.breakpoints;
+  std::optional<SwBreakpoint> stop;
   bool tf_step = false;
   if (request.step) {
     std::optional<uint8_t> vector;
@@ -61,27 +62,31 @@ absl::Status ApplyGuestDebug(Vcpu& vcpu, const GuestMemory& memory, const DebugR
     }
     std::optional<uint64_t> handler;
     if (vector) handler = IdtHandler(memory, *sregs, *vector);
+    std::optional<uint64_t> gpa;
     if (handler) {
+      auto pa = TranslateVirtual(memory, *sregs, *handler);
+      if (pa.ok() && memory.InRange(*pa, 1)) gpa = *pa;
+    }
+    if (gpa) {
       // The step ends where the vector's delivery leaves the guest: its handler's entry.
-      if (bps.size() == kMaxHwBreakpoints) bps.pop_back();
-      bps.push_back({HwBreakpoint::Kind::kExec, *handler, 1});
+      stop = SwBreakpoint{*handler, *gpa};
     } else {
       tf_step = true;
     }
   }
-  if (!bps.empty() || tf_step || !request.sw_breakpoints.empty()) {
+  if (!request.breakpoints.empty() || tf_step) {
     dbg.control = KVM_GUESTDBG_ENABLE;
-    if (!request.sw_breakpoints.empty()) dbg.control |= KVM_GUESTDBG_USE_SW_BP;
     if (tf_step) dbg.control |= KVM_GUESTDBG_SINGLESTEP;
-    if (!bps.empty()) dbg.control |= KVM_GUESTDBG_USE_HW_BP;
+    if (!request.breakpoints.empty()) dbg.control |= KVM_GUESTDBG_USE_HW_BP;
     uint64_t dr7 = 0;
-    for (size_t i = 0; i < bps.size(); ++i) {
-      dbg.arch.debugreg[i] = bps[i].addr;
-      dr7 |= Dr7Bits(i, bps[i]);
+    for (size_t i = 0; i < request.breakpoints.size(); ++i) {
+      dbg.arch.debugreg[i] = request.breakpoints[i].addr;
+      dr7 |= Dr7Bits(i, request.breakpoints[i]);
     }
     dbg.arch.debugreg[7] = dr7;
   }
-  return vcpu.Ioctl(KVM_SET_GUEST_DEBUG, &dbg, "KVM_SET_GUEST_DEBUG");
+  if (auto s = vcpu.Ioctl(KVM_SET_GUEST_DEBUG, &dbg, "KVM_SET_GUEST_DEBUG"); !s.ok()) return s;
+  return stop;
 }
 
 }  // namespace ftd::vmm

@@ -1,11 +1,20 @@
-// A debugger's traps on the vCPU (KVM_SET_GUEST_DEBUG): hardware breakpoints and
-// watchpoints in the four debug registers, and single steps. None of them may change what
-// the guest does, which single-stepping with RFLAGS.TF alone would: an interrupt or a
-// software interrupt (`int n`) delivered while TF is set pushes an RFLAGS image with TF into
-// guest memory (a stack frame the recording never wrote, and TF back on after IRET). So a
-// step that delivers a vector (an interrupt the machine injects at this entry, or an
-// `int n` at RIP) stops with an execution breakpoint on the handler's first instruction
-// instead, TF never set: the frame is the one the recording wrote.
+// A debugger's traps on the vCPU: single steps (KVM_SET_GUEST_DEBUG), hardware breakpoints
+// and watchpoints in the four debug registers, and software breakpoints the machine patches
+// into guest code. None of them may change what the guest does, which single-stepping with
+// RFLAGS.TF alone would: an interrupt or a software interrupt (`int n`) delivered while TF is
+// set pushes an RFLAGS image with TF into guest memory (a stack frame the recording never
+// wrote, and TF back on after IRET). So a step that delivers a vector (an interrupt the
+// machine injects at this entry, or an `int n` at RIP) stops on the handler's first
+// instruction instead, by a software breakpoint there, TF never set: the frame is the one
+// the recording wrote.
+//
+// A software breakpoint is the byte kTrapByte, `in al, dx`, not int3. Under QEMU's TCG
+// (the nested-KVM test VM) an int3 in the L2 guest is delivered to the guest without the #BP
+// intercept KVM asked for (TCG checks the INTn intercept for it), and the debug registers
+// never fire there; a one-byte port read exits to the VMM on every x86 KVM, from ring 0 and
+// from ring 3 where the guest grants I/O (the kit's TSS opens every port). The machine knows
+// it for a trap by RIP on a patched byte, and undoes the read (RAX, RIP) before it reports
+// it: the guest never sees it run.
 #pragma once
 
 #include <linux/kvm.h>
@@ -15,6 +24,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "vmm/guest_memory.h"
 #include "vmm/kvm.h"
 
@@ -28,10 +38,13 @@ struct HwBreakpoint {
   bool operator==(const HwBreakpoint&) const = default;
 };
 
-// x86 has four debug registers; a step that delivers a vector needs one of them.
+// x86 has four debug registers.
 inline constexpr size_t kMaxHwBreakpoints = 4;
 
-// An int3 the machine writes into guest code (and hides from epoch hashes and snapshots):
+// The byte a software breakpoint puts in guest code: `in al, dx` (see the top of this file).
+inline constexpr uint8_t kTrapByte = 0xec;
+
+// A trap byte the machine writes into guest code (and hides from epoch hashes and snapshots):
 // `addr` the guest-virtual address, `gpa` where that byte is.
 struct SwBreakpoint {
   uint64_t addr = 0;
@@ -51,8 +64,11 @@ std::optional<uint64_t> IdtHandler(const GuestMemory& memory, const kvm_sregs& s
                                    uint8_t vector);
 
 // Sets the vCPU's traps for its next KVM_RUN. A vector KVM holds for delivery at that entry
-// (KVM_GET_VCPU_EVENTS: an interrupt the machine injected, an exception) is seen there.
-absl::Status ApplyGuestDebug(Vcpu& vcpu, const GuestMemory& memory, const DebugRequest& request);
+// (KVM_GET_VCPU_EVENTS: an interrupt the machine injected, an exception) is seen there: a
+// step then returns where it must stop, the handler's guest-physical address, for the
+// caller to patch with kTrapByte for that KVM_RUN.
+absl::StatusOr<std::optional<SwBreakpoint>> ApplyGuestDebug(Vcpu& vcpu, const GuestMemory& memory,
+                                                            const DebugRequest& request);
 
 // DR6 bits of a debug trap: which breakpoint slots fired, and whether it was a single step.
 inline constexpr uint64_t kDr6SingleStep = 1ull << 14;

@@ -249,12 +249,29 @@ absl::StatusOr<RunOutcome> Machine::Run(const RunLimits& limits) {
         kicker_.KickAfter(*deadline > now ? *deadline - now : 1);
       }
     }
-    if (debug_.active() || debug_applied_) {
-      if (auto s = ApplyGuestDebug(vcpu_, memory_, debug_); !s.ok()) return s;
-      debug_applied_ = debug_.active();
+    const bool kvm_traps = debug_.step || !debug_.breakpoints.empty();
+    if (kvm_traps || debug_applied_) {
+      auto stop = ApplyGuestDebug(vcpu_, memory_, debug_);
+      if (!stop.ok()) return stop.status();
+      debug_applied_ = kvm_traps;
+      // A step that delivers a vector stops on its handler: a trap byte there for this entry.
+      if (*stop && !Patched((*stop)->gpa)) {
+        step_patch_.emplace(**stop, memory_.host()[(*stop)->gpa]);
+        memory_.host()[(*stop)->gpa] = kTrapByte;
+      }
     }
     auto exit = vcpu_.Run();
     if (!exit.ok()) return exit.status();
+    auto trap = TakeTrapByte(*exit);
+    if (step_patch_) {
+      memory_.host()[step_patch_->first.gpa] = step_patch_->second;
+      step_patch_.reset();
+    }
+    if (!trap.ok()) return trap.status();
+    if (*trap) {
+      ran_since_point_ = true;
+      return **trap;
+    }
     io_pending_ = std::holds_alternative<IoExit>(*exit) || std::holds_alternative<MmioExit>(*exit);
     ran_since_point_ = !IsPoint(*exit);
     if (IsPoint(*exit)) {
@@ -280,31 +297,9 @@ absl::StatusOr<RunOutcome> Machine::Run(const RunLimits& limits) {
         break;
       case ExitAction::kShutdown:
         return RunOutcome{RunOutcome::Kind::kShutdown, 0, exit_index_, 0, std::nullopt};
-      case ExitAction::kDebugTrap: {
-        RunOutcome o{RunOutcome::Kind::kDebugTrap, 0, exit_index_,
-                     std::get<DebugTrapExit>(*exit).dr6, std::nullopt};
-        if (std::get<DebugTrapExit>(*exit).exception == BP_VECTOR) {
-          // One of our int3s (the guest's own are never intercepted unless we patch): put
-          // RIP back on it, as if it had not run.
-          auto regs = vcpu_.GetRegs();
-          if (!regs.ok()) return regs.status();
-          for (const auto& [b, orig] : patched_) {
-            if (regs->rip == b.addr + 1 || regs->rip == b.addr) {
-              if (regs->rip != b.addr) {
-                regs->rip = b.addr;
-                if (auto s = vcpu_.SetRegs(*regs); !s.ok()) return s;
-              }
-              o.sw_breakpoint = b.addr;
-              break;
-            }
-          }
-          if (!o.sw_breakpoint) {
-            return absl::InternalError(absl::StrFormat(
-                "a breakpoint trap at rip=%#x where the debugger set none", regs->rip));
-          }
-        }
-        return o;
-      }
+      case ExitAction::kDebugTrap:
+        return RunOutcome{RunOutcome::Kind::kDebugTrap, 0, exit_index_,
+                          std::get<DebugTrapExit>(*exit).dr6, std::nullopt};
       case ExitAction::kError: {
         auto regs = vcpu_.GetRegs();
         return absl::InternalError(absl::StrFormat("guest stopped at exit %u (rip=%#x): %s",
@@ -390,7 +385,41 @@ absl::Status Machine::SetDebug(DebugRequest request) {
 }
 
 void Machine::ShowPatches(bool original) {
-  for (const auto& [b, orig] : patched_) memory_.host()[b.gpa] = original ? orig : 0xcc;
+  for (const auto& [b, orig] : patched_) memory_.host()[b.gpa] = original ? orig : kTrapByte;
+}
+
+bool Machine::Patched(uint64_t gpa) const {
+  for (const auto& [b, orig] : patched_) {
+    if (b.gpa == gpa) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<std::optional<RunOutcome>> Machine::TakeTrapByte(const VcpuExit& exit) {
+  const auto* io = std::get_if<IoExit>(&exit);
+  if (io == nullptr || io->is_write || io->size != 1 || io->count != 1 ||
+      (patched_.empty() && !step_patch_)) {
+    return std::optional<RunOutcome>();
+  }
+  auto regs = vcpu_.GetRegs();
+  if (!regs.ok()) return regs.status();
+  std::optional<RunOutcome> out;
+  for (const auto& [b, orig] : patched_) {
+    if (b.addr == regs->rip) {
+      out = RunOutcome{RunOutcome::Kind::kDebugTrap, 0, exit_index_, 0, b.addr};
+      break;
+    }
+  }
+  if (!out && step_patch_ && step_patch_->first.addr == regs->rip) {
+    out = RunOutcome{RunOutcome::Kind::kDebugTrap, 0, exit_index_, kDr6SingleStep, std::nullopt};
+  }
+  if (!out) return out;  // a port read of the guest's own
+  // Ours: KVM finishes the read at the next KVM_RUN (AL, RIP + 1); finish it now, with the
+  // guest out of reach (immediate exit), and put the registers back as they were.
+  io_pending_ = true;
+  if (auto s = CompletePendingIo(); !s.ok()) return s;
+  if (auto s = vcpu_.SetRegs(*regs); !s.ok()) return s;
+  return out;
 }
 
 bool Machine::CanSaveWithoutWaiting() const {

@@ -132,7 +132,7 @@ struct RunOutcome {
   uint32_t status = 0;
   uint64_t exit_index = 0;
   uint64_t dr6 = 0;  // kDebugTrap: which trap (guest_debug.h)
-  // kDebugTrap at an int3 of SetDebug's: its address (RIP is back on it, as before the int3).
+  // kDebugTrap at a software breakpoint of SetDebug's: its address (RIP is on it, not run).
   std::optional<uint64_t> sw_breakpoint;
 };
 
@@ -290,10 +290,16 @@ class Machine {
   bool io_pending_ = false;          // last exit was I/O that KVM completes on the next KVM_RUN
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> stop_at_point_{false};
-  // Guest bytes under the int3s SetDebug wrote (by guest-physical address).
+  // Guest bytes under the trap bytes SetDebug wrote (by guest-physical address).
   std::vector<std::pair<SwBreakpoint, uint8_t>> patched_;
-  // Puts the original bytes back (for a snapshot or an epoch hash) or the int3s again.
+  // The trap byte a step put on a handler, for one KVM_RUN (guest_debug.h).
+  std::optional<std::pair<SwBreakpoint, uint8_t>> step_patch_;
+  // Puts the original bytes back (for a snapshot or an epoch hash) or the trap bytes again.
   void ShowPatches(bool original);
+  bool Patched(uint64_t gpa) const;
+  // After KVM_RUN: a port read at a trap byte is a breakpoint (or a step's stop), not a point.
+  // Undoes the read and returns the outcome; nothing for any other exit.
+  absl::StatusOr<std::optional<RunOutcome>> TakeTrapByte(const VcpuExit& exit);
   DebugRequest debug_;
   bool debug_applied_ = false;            // KVM holds traps (cleared when debug_ empties)
   std::deque<uint8_t> serial_input_;  // taken from host events, not yet taken by the UART

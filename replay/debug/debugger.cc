@@ -163,7 +163,7 @@ absl::StatusOr<Debugger::Event> Debugger::Next(bool step, std::optional<uint64_t
           }
           ++counts_[*hit];
           pos_ = Position{m.exit_index(), known_[*hit].bp, counts_[*hit], 0};
-          // Fired before its instruction ran: that instruction runs next, without the int3.
+          // Fired before its instruction ran: that instruction runs next, without the trap byte.
           fired_here_ = *hit;
           if (known_[*hit].active && !step) return Event{Event::Kind::kHit, *hit, {}};
           step_over = true;
@@ -522,6 +522,10 @@ absl::StatusOr<Stop> Debugger::ReverseContinue() {
     if (!e.ok()) return e.status();
     if (window_target && !options_.point_granularity) {
       if (auto s = Within(*window_target, &hits); !s.ok()) return s;
+    }
+    if (window_target && options_.point_granularity) {
+      // The scan's last point is where we are: its firing is the stop we leave, not one before.
+      std::erase_if(hits, [&](const Hit& h) { return h.pos.exit_index >= p.exit_index; });
     }
     if (!hits.empty()) {
       const Hit h = hits.back();

@@ -188,7 +188,7 @@ std::string Connection::Monitor(const std::string& text) {
         dbg_.restores(), dbg_.session().replayer().epochs_checked(),
         dbg_.options().point_granularity
             ? "points only (this KVM cannot trap in guest ring 3)"
-            : "instructions (single steps, hardware breakpoints and watchpoints)");
+            : "instructions (single steps, breakpoints; watchpoints compared at points, the write found by single steps)");
   } else {
     uint64_t n = 0;
     if (text.rfind("point ", 0) == 0 && absl::SimpleAtoi(text.substr(6), &n)) {

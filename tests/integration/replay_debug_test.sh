@@ -70,6 +70,19 @@ stop_server() {
 # gdb's register dump of the general registers, one "name value" a line.
 regs() { sed -n "/^=== $1/,/^=== end $1/p" "$work/gdb.out" | grep -E '^(r[a-z0-9]+|eflags) ' | awk '{print $1, $2}'; }
 
+# What this KVM can trap: instructions (single steps, breakpoints) or only points (PVM's ring 3).
+# The server says so; the point-granularity section below runs on every host (forced there).
+start_server
+timeout 120 gdb -nx -batch -ex "target remote 127.0.0.1:$port" -ex 'monitor info' -ex detach \
+  >"$work/gdb.out" 2>&1
+stop_server || bad "ftd replay --gdb (monitor info) exited $?: $(cat "$work/srv.err")"
+granularity=$(sed -n 's/^granularity: \([a-z]*\).*/\1/p' "$work/gdb.out")
+case $granularity in
+  instructions|points) ;;
+  *) echo "FAIL: monitor info names no granularity: $(cat "$work/gdb.out")"; exit 1 ;;
+esac
+
+if [ "$granularity" = instructions ]; then
 # --- Breakpoints, reverse-continue, reverse-stepi -----------------------------------------------
 start_server
 timeout 600 gdb -nx -batch -ex "file $guest" -ex "target remote 127.0.0.1:$port" \
@@ -113,6 +126,35 @@ begin=$(sed -n '/=== begin/,/=== end begin/p' "$work/gdb.out" | sed -n 's/^\$[0-
 grep -qiE "beginning of the execution history|No more reverse-execution history" "$work/gdb.out" ||
   bad "gdb did not report the start of the recording: $(cat "$work/gdb.out")"
 
+fi  # instructions
+
+# --- Point granularity (PVM's ring 3; FTD_DEBUG_POINTS=1 forces it anywhere) ----------------------
+# stepi goes from point to point, reverse-stepi back; a watchpoint is checked at points, so
+# continue stops at the first point after a write and reverse-continue at the first point
+# after the write that set the value before.
+export FTD_DEBUG_POINTS=1
+start_server
+timeout 600 gdb -nx -batch -ex "file $guest" -ex "target remote 127.0.0.1:$port" \
+  -ex stepi -ex stepi -ex 'echo === pstep1\n' -ex 'info registers' \
+  -ex 'echo === end pstep1\n' -ex stepi -ex 'echo === pstep2\n' -ex 'info registers' \
+  -ex 'echo === end pstep2\n' -ex reverse-stepi -ex 'echo === prstep\n' -ex 'info registers' \
+  -ex 'echo === end prstep\n' \
+  -ex 'watch dbg_total' -ex continue -ex continue -ex 'echo === pfwd\n' -ex 'print dbg_total' \
+  -ex 'echo === end pfwd\n' -ex reverse-continue -ex 'echo === prev\n' -ex 'print dbg_total' \
+  -ex 'echo === end prev\n' -ex 'monitor info' -ex detach >"$work/gdb.out" 2>&1
+stop_server || bad "ftd replay --gdb (points) exited $?: $(cat "$work/srv.err")"
+unset FTD_DEBUG_POINTS
+grep -q "^granularity: points" "$work/gdb.out" || bad "FTD_DEBUG_POINTS=1: the server does not say it traps at points: $(cat "$work/gdb.out")"
+[ -n "$(regs pstep1)" ] || bad "points: no registers after stepi: $(cat "$work/gdb.out")"
+[ "$(regs pstep1)" = "$(regs prstep)" ] ||
+  bad "points: reverse-stepi did not return to the previous point: $(regs pstep1 | tr '\n' ' ') / $(regs prstep | tr '\n' ' ')"
+[ "$(regs pstep1)" != "$(regs pstep2)" ] || bad "points: stepi did not move"
+pfwd=$(sed -n '/=== pfwd/,/=== end pfwd/p' "$work/gdb.out" | sed -n 's/^\$[0-9]* = //p')
+prev=$(sed -n '/=== prev/,/=== end prev/p' "$work/gdb.out" | sed -n 's/^\$[0-9]* = //p' | head -1)
+[ "$pfwd" = 3 ] || bad "points: after two watchpoint stops dbg_total is '$pfwd', expected 3: $(cat "$work/gdb.out")"
+[ "$prev" = 1 ] || bad "points: reverse-continue to the watchpoint: dbg_total '$prev', expected 1: $(cat "$work/gdb.out")"
+grep -q "epoch hashes verified: [1-9]" "$work/gdb.out" || bad "points: no epoch verified under gdb: $(cat "$work/gdb.out")"
+
 # --- --assert: stops exactly where the expression becomes false -----------------------------------
 timeout 300 "$ftd" replay --log "$work/r.log" --guest "$guest" --no-stdin \
   --assert 'dbg_total < 10' >"$work/a.out" 2>"$work/a.err"
@@ -125,7 +167,10 @@ else
   addr=$(nm "$guest" | awk '$3 == "dbg_total" {print $1}')
   total_at() {
     "$ftd" replay --log "$work/r.log" --guest "$guest" --no-stdin --until "$1" \
-      --inspect "mem:$addr:8" 2>/dev/null | awk 'NR == 2 {print $2}' | { read -r b && [ -n "$b" ] && echo $((16#$b)); }
+      --inspect "mem:$addr:8" 2>/dev/null | grep -E '^[0-9a-f]{8,16}:( [0-9a-f]{2}){8}$' | tail -1 | {
+      # "ADDR: b0 b1 ... b7": the u64, little-endian
+      read -r _ b0 b1 b2 b3 b4 b5 b6 b7 && [ -n "$b7" ] && echo $((16#$b7$b6$b5$b4$b3$b2$b1$b0))
+    }
   }
   at=$(total_at "$p")
   before=$(total_at $((p - 1)))
@@ -134,6 +179,14 @@ else
 fi
 
 # --- FTD_REPLAY_ASSERT ---------------------------------------------------------------------------
+if [ "$granularity" = points ]; then
+  # Code addresses cannot be trapped here: a clear refusal, no replay that pretends.
+  timeout 300 "$ftd" replay --log "$work/r.log" --guest "$guest" --no-stdin --replay-asserts \
+    >"$work/ra.out" 2>"$work/ra.err"
+  rc=$?
+  [ "$rc" != 0 ] && grep -q "cannot break in guest ring 3" "$work/ra.err" ||
+    bad "--replay-asserts at point granularity: rc $rc: $(cat "$work/ra.err")"
+else
 timeout 300 "$ftd" replay --log "$work/r.log" --guest "$guest" --no-stdin --replay-asserts \
   >"$work/ra.out" 2>"$work/ra.err"
 rc=$?
@@ -142,10 +195,11 @@ grep -q "FTD_REPLAY_ASSERT(dbg_counter < 5) at .*replaydbg.c:[0-9]* failed" "$wo
   bad "--replay-asserts report: $(cat "$work/ra.err")"
 grep -q "^tick 4$" "$work/ra.out" && ! grep -q "^tick 5$" "$work/ra.out" ||
   bad "--replay-asserts did not stop at the fifth tick: $(cat "$work/ra.out")"
+fi
 timeout 300 "$ftd" replay --log "$work/r.log" --guest "$guest" --no-stdin \
   >"$work/plain.out" 2>"$work/plain.err" || bad "plain replay: $(cat "$work/plain.err")"
 cmp -s "$work/plain.out" "$work/rec.out" || bad "the plain replay's console differs from the recording's"
 grep -qi "assert" "$work/plain.err" && bad "the plain replay mentions an assert: $(cat "$work/plain.err")"
 
 [ "$failures" = 0 ] || exit 1
-echo "PASS: gdb breakpoints/reverse-continue/reverse-stepi/watchpoint, --assert at point $p, FTD_REPLAY_ASSERT"
+echo "PASS ($granularity): gdb breakpoints/reverse-continue/reverse-stepi/watchpoint, point granularity, --assert at point $p, FTD_REPLAY_ASSERT"
