@@ -617,16 +617,16 @@ absl::Status Debugger::AddTrigger(const vmm::HwBreakpoint& t) {
   if (t.kind != Kind::kExec && (t.len == 0 || t.len > 8 || (t.len & (t.len - 1)) != 0 ||
                                 t.addr % t.len != 0)) {
     return absl::InvalidArgumentError(
-        "a hardware watchpoint covers 1, 2, 4 or 8 bytes aligned to its size");
+        "a watchpoint covers 1, 2, 4 or 8 bytes aligned to its size");
   }
   size_t active = 0;
   for (const Known& k : known_) active += k.active ? 1 : 0;
-  if (active >= vmm::kMaxHwBreakpoints) {
+  if (active >= kMaxTriggers) {
     return absl::ResourceExhaustedError(
-        "at most 4 breakpoints and watchpoints at once (the debug registers)");
+        absl::StrFormat("at most %u breakpoints and watchpoints at once", kMaxTriggers));
   }
-  // An inactive one gives up its register.
-  if (known_.size() >= vmm::kMaxHwBreakpoints) {
+  // An inactive one gives up its place (its counts with it).
+  if (known_.size() >= kMaxTriggers) {
     for (size_t i = 0; i < known_.size(); ++i) {
       if (!known_[i].active) {
         known_.erase(known_.begin() + static_cast<long>(i));

@@ -30,6 +30,10 @@
 
 namespace ftd::replay::debug {
 
+// Breakpoints and watchpoints are software (trap bytes, compared bytes: debugger.cc), so the
+// bound is the cost of checking them at every point, not the four debug registers.
+inline constexpr size_t kMaxTriggers = 64;
+
 struct DebuggerOptions {
   // A checkpoint at the first quiet point (no disk request in flight) after every this many
   // points; doubled whenever the checkpoints outgrow checkpoint_memory (every other one is

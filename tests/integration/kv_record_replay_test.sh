@@ -5,7 +5,8 @@
 # three times without the disk (same console output, no divergence, same end point), and go
 # live just before the exit where the `SET x 2` datagram arrived, on a fresh copy of the disk as
 # it was when recording began: the live guest must answer x=1 (the state as of that point) and
-# take new writes.
+# take new writes. In between, gdb watches kv.nkeys on a replay and reverse-continues to the
+# write that set it.
 #
 #   kv_record_replay_test.sh BUILD_DIR SOURCE_DIR
 # Exit 0 pass, 1 fail, 77 skip (no /dev/kvm or not root) unless FTD_REQUIRE_KVM=1.
@@ -53,6 +54,39 @@ for i in 1 2 3; do
   cmp -s "$work/rec.out" "$work/rp$i.out" || fail "replay $i console differs: $(diff "$work/rec.out" "$work/rp$i.out" | head)"
 done
 echo "replayed 3 times: $line"
+
+# --- A watchpoint on a kv variable under gdb: reverse-continue stops at the write ---------------
+# kv.nkeys goes 0 -> 1 (SET x 1) -> 2 (the load's first key); back from the second change,
+# reverse-continue must stop where the first was written: in put() with instruction
+# granularity; at the first point after it where the KVM traps at points only (PVM's ring 3).
+"$build/ftd" replay --log "$work/kv.log" --guest "$kv" --no-stdin --gdb 127.0.0.1:0 \
+  >"$work/gdb-srv.out" 2>"$work/gdb-srv.err" &
+dbg_pid=$!
+port=""
+for _ in $(seq 1 300); do
+  port=$(sed -n 's/.*gdb server on 127.0.0.1:\([0-9]*\) .*/\1/p' "$work/gdb-srv.err")
+  [ -n "$port" ] && break
+  kill -0 "$dbg_pid" 2>/dev/null || break
+  sleep 0.1
+done
+[ -n "$port" ] || fail "no gdb server: $(cat "$work/gdb-srv.err")"
+timeout 300 gdb -nx -batch -ex "file $kv" -ex "target remote 127.0.0.1:$port" \
+  -ex 'watch kv.nkeys' -ex continue -ex continue -ex 'echo === fwd\n' -ex 'print kv.nkeys' \
+  -ex 'echo === end fwd\n' -ex reverse-continue -ex 'echo === rev\n' -ex 'print kv.nkeys' \
+  -ex 'info symbol $pc' -ex 'echo === end rev\n' -ex 'monitor info' -ex detach >"$work/gdb.out" 2>&1
+for _ in $(seq 1 100); do kill -0 "$dbg_pid" 2>/dev/null || break; sleep 0.1; done
+kill "$dbg_pid" 2>/dev/null; wait "$dbg_pid"; dbg_rc=$?
+[ "$dbg_rc" = 0 ] || fail "ftd replay --gdb exited $dbg_rc: $(cat "$work/gdb-srv.err")"
+grep -qi "diverge" "$work/gdb-srv.err" && fail "the replay under gdb diverged: $(cat "$work/gdb-srv.err")"
+fwd=$(sed -n '/=== fwd/,/=== end fwd/p' "$work/gdb.out" | sed -n 's/^\$[0-9]* = //p')
+rev=$(sed -n '/=== rev/,/=== end rev/p' "$work/gdb.out" | sed -n 's/^\$[0-9]* = //p' | head -1)
+[ "$fwd" = 2 ] || fail "gdb: after two watchpoint stops kv.nkeys is '$fwd', expected 2: $(cat "$work/gdb.out")"
+[ "$rev" = 1 ] || fail "gdb: reverse-continue: kv.nkeys '$rev', expected 1: $(cat "$work/gdb.out")"
+if grep -q "^granularity: instructions" "$work/gdb.out"; then
+  sed -n '/=== rev/,/=== end rev/p' "$work/gdb.out" | grep -q "^put " ||
+    fail "gdb: reverse-continue did not stop in put() (the writer): $(cat "$work/gdb.out")"
+fi
+echo "gdb: watch kv.nkeys, continue x2 = $fwd, reverse-continue = $rev"
 
 # --- Go live just before `SET x 2` arrived ----------------------------------------------------
 "$build/ftd" log info "$work/kv.log" --entries >"$work/entries.txt" || fail "ftd log info --entries"
