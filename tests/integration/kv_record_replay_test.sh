@@ -80,11 +80,15 @@ kill "$dbg_pid" 2>/dev/null; wait "$dbg_pid"; dbg_rc=$?
 grep -qi "diverge" "$work/gdb-srv.err" && fail "the replay under gdb diverged: $(cat "$work/gdb-srv.err")"
 fwd=$(sed -n '/=== fwd/,/=== end fwd/p' "$work/gdb.out" | sed -n 's/^\$[0-9]* = //p')
 rev=$(sed -n '/=== rev/,/=== end rev/p' "$work/gdb.out" | sed -n 's/^\$[0-9]* = //p' | head -1)
-[ "$fwd" = 2 ] || fail "gdb: after two watchpoint stops kv.nkeys is '$fwd', expected 2: $(cat "$work/gdb.out")"
 [ "$rev" = 1 ] || fail "gdb: reverse-continue: kv.nkeys '$rev', expected 1: $(cat "$work/gdb.out")"
 if grep -q "^granularity: instructions" "$work/gdb.out"; then
+  [ "$fwd" = 2 ] || fail "gdb: after two watchpoint stops kv.nkeys is '$fwd', expected 2: $(cat "$work/gdb.out")"
   sed -n '/=== rev/,/=== end rev/p' "$work/gdb.out" | grep -q "^put " ||
     fail "gdb: reverse-continue did not stop in put() (the writer): $(cat "$work/gdb.out")"
+else
+  # Checked at points: a batch of SETs between two points may add several keys at once.
+  [ -n "$fwd" ] && [ "$fwd" -ge 2 ] ||
+    fail "gdb (points): after two watchpoint stops kv.nkeys is '$fwd', expected 2 or more: $(cat "$work/gdb.out")"
 fi
 echo "gdb: watch kv.nkeys, continue x2 = $fwd, reverse-continue = $rev"
 
