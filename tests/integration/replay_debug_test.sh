@@ -195,6 +195,10 @@ grep -q "FTD_REPLAY_ASSERT(dbg_counter < 5) at .*replaydbg.c:[0-9]* failed" "$wo
   bad "--replay-asserts report: $(cat "$work/ra.err")"
 grep -q "^tick 4$" "$work/ra.out" && ! grep -q "^tick 5$" "$work/ra.out" ||
   bad "--replay-asserts did not stop at the fifth tick: $(cat "$work/ra.out")"
+# Up to the failing site the replay with the asserts printed what the recording printed.
+head -c "$(stat -c %s "$work/ra.out")" "$work/rec.out" | cmp -s - "$work/ra.out" ||
+  bad "--replay-asserts: the console is not the recording's up to the assert"
+grep -qi "diverge" "$work/ra.err" && bad "--replay-asserts diverged: $(cat "$work/ra.err")"
 fi
 timeout 300 "$ftd" replay --log "$work/r.log" --guest "$guest" --no-stdin \
   >"$work/plain.out" 2>"$work/plain.err" || bad "plain replay: $(cat "$work/plain.err")"
