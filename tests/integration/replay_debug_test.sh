@@ -39,7 +39,8 @@ trap cleanup EXIT
 failures=0
 bad() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
-timeout 120 "$ftd" record --guest "$guest" --cmdline "ticks=8 hz=100" --log "$work/r.log" \
+# An epoch every 20 ms of guest time: the sessions below cross several of them.
+timeout 120 "$ftd" record --guest "$guest" --cmdline "ticks=8 hz=100" --epoch-ms 20 --log "$work/r.log" \
   --no-stdin >"$work/rec.out" 2>"$work/rec.err" || { echo "FAIL: record: $(cat "$work/rec.err")"; exit 1; }
 grep -q "replaydbg 8 total 36" "$work/rec.out" || { echo "FAIL: recording output: $(cat "$work/rec.out")"; exit 1; }
 
@@ -93,7 +94,7 @@ timeout 600 gdb -nx -batch -ex "file $guest" -ex "target remote 127.0.0.1:$port"
   -ex 'delete' -ex stepi -ex 'echo === step1\n' -ex 'info registers' -ex 'echo === end step1\n' \
   -ex stepi -ex 'echo === step2\n' -ex 'info registers' -ex 'echo === end step2\n' \
   -ex reverse-stepi -ex 'echo === rstep\n' -ex 'info registers' -ex 'echo === end rstep\n' \
-  -ex 'monitor info' -ex detach >"$work/gdb.out" 2>&1
+  -ex continue -ex 'monitor info' -ex detach >"$work/gdb.out" 2>&1
 stop_server || bad "ftd replay --gdb exited $?: $(cat "$work/srv.err")"
 [ -n "$(regs hit2)" ] || bad "no registers at the second hit: $(cat "$work/gdb.out")"
 [ "$(regs hit2)" = "$(regs back2)" ] ||
@@ -141,7 +142,7 @@ timeout 600 gdb -nx -batch -ex "file $guest" -ex "target remote 127.0.0.1:$port"
   -ex 'echo === end prstep\n' \
   -ex 'watch dbg_total' -ex continue -ex continue -ex 'echo === pfwd\n' -ex 'print dbg_total' \
   -ex 'echo === end pfwd\n' -ex reverse-continue -ex 'echo === prev\n' -ex 'print dbg_total' \
-  -ex 'echo === end prev\n' -ex 'monitor info' -ex detach >"$work/gdb.out" 2>&1
+  -ex 'echo === end prev\n' -ex delete -ex continue -ex 'monitor info' -ex detach >"$work/gdb.out" 2>&1
 stop_server || bad "ftd replay --gdb (points) exited $?: $(cat "$work/srv.err")"
 unset FTD_DEBUG_POINTS
 grep -q "^granularity: points" "$work/gdb.out" || bad "FTD_DEBUG_POINTS=1: the server does not say it traps at points: $(cat "$work/gdb.out")"
