@@ -370,14 +370,12 @@ absl::Status Machine::SetDebug(DebugRequest request) {
       return absl::InvalidArgumentError(absl::StrFormat("breakpoint %#x: not in guest RAM", b.addr));
     }
   }
-  // The int3s change only through here: the old ones out, the new ones in (by the host's
+  // The trap bytes change only through here: the old ones out, the new ones in (by the host's
   // mapping, so KVM's dirty log does not see them; epochs and snapshots put the bytes back).
   ShowPatches(true);
   patched_.clear();
   for (const SwBreakpoint& b : request.sw_breakpoints) {
-    bool dup = false;
-    for (const auto& [p, orig] : patched_) dup = dup || p.gpa == b.gpa;
-    if (!dup) patched_.emplace_back(b, memory_.host()[b.gpa]);
+    if (!Patched(b.gpa)) patched_.emplace_back(b, memory_.host()[b.gpa]);
   }
   ShowPatches(false);
   debug_ = std::move(request);
