@@ -22,12 +22,12 @@ uint16_t net_csum(const void* data, uint32_t len, uint32_t initial) {
 
 uint16_t net_ip_checksum(const void* hdr, uint32_t len) { return (uint16_t)~net_csum(hdr, len, 0); }
 
-static uint32_t pseudo_sum(uint32_t src, uint32_t dst, uint8_t proto, uint32_t len) {
+uint32_t net_pseudo_sum(uint32_t src, uint32_t dst, uint8_t proto, uint32_t len) {
   return (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + proto + len;
 }
 
 uint16_t net_udp_checksum(uint32_t src, uint32_t dst, const uint8_t* udp, uint32_t len) {
-  uint16_t c = (uint16_t)~net_csum(udp, len, pseudo_sum(src, dst, NET_IPPROTO_UDP, len));
+  uint16_t c = (uint16_t)~net_csum(udp, len, net_pseudo_sum(src, dst, NET_IPPROTO_UDP, len));
   return c ? c : 0xffff;
 }
 
@@ -245,6 +245,18 @@ static uint8_t* ip_header(struct netif* nif, uint32_t dst, uint8_t proto, uint32
   return ip + 20;
 }
 
+uint8_t* net_ip_payload(struct netif* nif, uint32_t dst, uint8_t proto, uint32_t payload_len) {
+  return ip_header(nif, dst, proto, payload_len);
+}
+
+int net_ip_output(struct netif* nif, uint32_t dst, uint32_t payload_len) {
+  if (payload_len > NET_MTU - 20 || !dst) {
+    nif->stats.tx_dropped++;
+    return -1;
+  }
+  return ip_route(nif, dst, 20 + payload_len);
+}
+
 int net_udp_send(struct netif* nif, uint32_t dst_ip, uint16_t src_port, uint16_t dst_port,
                  const uint8_t* data, uint32_t len) {
   if (len > NET_UDP_MAX_PAYLOAD || !dst_ip) {
@@ -285,7 +297,7 @@ static void udp_input(struct netif* nif, uint32_t src, uint32_t dst, const uint8
   uint32_t ulen = ftd_rd16be(u + 4);
   if (ulen < 8 || ulen > len) goto drop;
   if (ftd_rd16be(u + 6) != 0 &&
-      net_csum(u, ulen, pseudo_sum(src, dst, NET_IPPROTO_UDP, ulen)) != 0xffff)
+      net_csum(u, ulen, net_pseudo_sum(src, dst, NET_IPPROTO_UDP, ulen)) != 0xffff)
     goto drop;
   nif->stats.rx_udp++;
   if (!nif->udp) {
@@ -317,6 +329,11 @@ static void ip_input(struct netif* nif, const uint8_t* ip, uint32_t len) {
       return;
     case NET_IPPROTO_UDP:
       udp_input(nif, src, dst, payload, plen);
+      return;
+    case NET_IPPROTO_TCP:
+      if (!nif->tcp) goto drop;
+      nif->stats.rx_tcp++;
+      nif->tcp(nif->tcp_ctx, nif, src, dst, payload, plen);
       return;
     default:
       goto drop;

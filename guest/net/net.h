@@ -20,6 +20,7 @@
 #define NET_ETHERTYPE_ARP 0x0806
 #define NET_IPPROTO_ICMP 1
 #define NET_IPPROTO_UDP 17
+#define NET_IPPROTO_TCP 6
 #define NET_UDP_MAX_PAYLOAD (NET_MTU - 20 - 8)
 
 #define NET_ARP_ENTRIES 8
@@ -29,6 +30,9 @@ struct netif;
 typedef void (*net_send_fn)(void* ctx, const uint8_t* frame, uint32_t len);
 typedef void (*net_udp_fn)(void* ctx, struct netif* nif, uint32_t src_ip, uint16_t src_port,
                            uint16_t dst_port, const uint8_t* data, uint32_t len);
+/* One TCP segment (the IP payload, len bytes, checksum not yet verified). */
+typedef void (*net_tcp_fn)(void* ctx, struct netif* nif, uint32_t src_ip, uint32_t dst_ip,
+                           const uint8_t* seg, uint32_t len);
 
 struct net_arp_entry {
   uint32_t ip; /* 0: unused */
@@ -43,7 +47,7 @@ struct net_pending {
 };
 
 struct net_stats {
-  uint64_t rx_frames, rx_dropped, rx_arp, rx_icmp, rx_udp, rx_udp_noport;
+  uint64_t rx_frames, rx_dropped, rx_arp, rx_icmp, rx_udp, rx_udp_noport, rx_tcp;
   uint64_t tx_frames, tx_arp_requests, tx_dropped;
 };
 
@@ -54,6 +58,8 @@ struct netif {
   void* send_ctx;
   net_udp_fn udp;
   void* udp_ctx;
+  net_tcp_fn tcp; /* NULL: TCP segments are dropped */
+  void* tcp_ctx;
   struct net_arp_entry arp[NET_ARP_ENTRIES];
   uint64_t arp_clock;
   struct net_pending pending[NET_PENDING];
@@ -68,6 +74,12 @@ void net_input(struct netif* nif, const uint8_t* frame, uint32_t len);
  * frame waits in a small queue meanwhile).  Returns 0 if sent or queued, -1 if dropped. */
 int net_udp_send(struct netif* nif, uint32_t dst_ip, uint16_t src_port, uint16_t dst_port,
                  const uint8_t* data, uint32_t len);
+/* Send an IPv4 packet of another protocol in two steps, without a copy: net_ip_payload()
+ * writes the IP header of a packet to dst and returns where its payload_len bytes go
+ * (payload_len <= NET_MTU - 20); net_ip_output() then routes and sends it like
+ * net_udp_send().  Nothing else may be sent in between (one frame is built at a time). */
+uint8_t* net_ip_payload(struct netif* nif, uint32_t dst, uint8_t proto, uint32_t payload_len);
+int net_ip_output(struct netif* nif, uint32_t dst, uint32_t payload_len);
 /* Broadcast a gratuitous ARP (announce our IP -> MAC). */
 void net_announce(struct netif* nif);
 
@@ -76,6 +88,8 @@ uint16_t net_csum(const void* data, uint32_t len,
                   uint32_t initial); /* ones' complement sum, folded, NOT inverted */
 uint16_t net_ip_checksum(const void* hdr,
                          uint32_t len); /* inverted: 0 stored in a valid header when verified */
+/* The pseudo-header's contribution to a TCP/UDP checksum (an `initial` for net_csum). */
+uint32_t net_pseudo_sum(uint32_t src, uint32_t dst, uint8_t proto, uint32_t len);
 uint16_t net_udp_checksum(uint32_t src, uint32_t dst, const uint8_t* udp, uint32_t len);
 /* "a.b.c.d" or "a.b.c.d/prefix" (prefix 0..32, *prefix = 32 if absent; prefix may be NULL
  * when no /len is accepted).  0 on success. */
