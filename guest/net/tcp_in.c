@@ -191,20 +191,25 @@ static void receive(struct tcp_stack* st, struct tcp_pcb* p, uint32_t seq, const
   uint32_t off = seq - p->rcv_nxt;
   uint32_t space = tcp_rcv_space(p);
   p->ack_now = 1;
-  if (off >= space) return;
-  n = tcp_min(n, space - off);
-  uint32_t at = (p->rx_head + p->rx_len + off) % TCP_RCV_BUF;
-  uint32_t first = tcp_min(n, TCP_RCV_BUF - at);
-  memcpy(p->rx + at, d, first);
-  memcpy(p->rx, d + first, n - first);
+  if (off < space) {
+    n = tcp_min(n, space - off);
+    uint32_t at = (p->rx_head + p->rx_len + off) % TCP_RCV_BUF;
+    uint32_t first = tcp_min(n, TCP_RCV_BUF - at);
+    memcpy(p->rx + at, d, first);
+    memcpy(p->rx, d + first, n - first);
+  }
   if (off == 0) {
     p->rcv_nxt += n;
     p->rx_len += n;
-    if (p->nooo) ooo_join(p);
+    if (!p->nooo) return; /* the usual case: the ACK goes with the next poll's output */
+    ooo_join(p);
   } else {
     st->stats.rx_ooo++;
-    ooo_add(p, seq, seq + n);
+    if (off < space) ooo_add(p, seq, seq + n);
   }
+  /* RFC 5681 4.2: an out-of-order segment, or one that fills a gap, is acknowledged at once
+   * (one duplicate ACK per segment is what lets the sender's fast retransmit work). */
+  tcp_send_segment(st, p, p->snd_nxt, TCP_ACK, 0, 0);
 }
 
 /* The ACK field in a synchronized state (3.10.7.4 fifth check).  0: drop the segment. */
