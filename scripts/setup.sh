@@ -16,6 +16,7 @@ packages=(
   libssl-dev libgtest-dev libgmock-dev libcli11-dev libabsl-dev
   libspdlog-dev libfmt-dev libxxhash-dev libzstd-dev zlib1g-dev
   qemu-system-x86 iproute2 iputils-ping python3 gnuplot-nox gdb
+  redis-server redis-tools
   clang libclang-rt-14-dev
 )
 
@@ -34,6 +35,11 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The RESP test starts its own redis-server on a port of its own: no packaged service.
+  if [[ " ${missing[*]} " == *" redis-server "* ]]; then
+    systemctl disable --now redis-server >/dev/null 2>&1 ||
+      { service redis-server stop && update-rc.d redis-server disable; } >/dev/null 2>&1 || true
+  fi
 fi
 
 build=${FTD_BUILD_DIR:-build}
