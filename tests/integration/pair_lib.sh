@@ -133,7 +133,8 @@ start_primary() {  # start_primary NODE PEER_NODE [ARGS...]: the kv guest; sets 
 }
 
 # pair_up NAME: a fresh round: testbed, arbiter dir, backup on B, then primary on A; returns once
-# the kv guest is ready on the primary and the pair is protected.
+# the guest ($kv; it prints $PAIR_READY_TEXT, default "kv ready") is ready on the primary and
+# the pair is protected.
 pair_up() {
   pair_down
   round=$1
@@ -143,7 +144,7 @@ pair_up() {
   start_backup b
   wait_state backup 30 waiting receiving-state replaying
   start_primary a b
-  wait_for "$work/$round-primary.con.out" "kv ready" 120 "$primary_pid" "$backup_pid"
+  wait_for "$work/$round-primary.con.out" "${PAIR_READY_TEXT:-kv ready}" 120 "$primary_pid" "$backup_pid"
   wait_state primary 60 protected
   wait_state backup 30 replaying
 }
