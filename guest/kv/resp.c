@@ -176,42 +176,32 @@ static int split_inline(const uint8_t* line, uint32_t n, struct cmd* c, int* too
       return 0;
     }
     uint32_t start = o;
-    int inq = 0, insq = 0, done = 0;
+    uint8_t quote = 0; /* '"' or '\'' while inside quotes */
+    int done = 0;
     while (!done) {
       uint8_t ch = AT(i);
-      if (inq) {
-        if (ch == '\\' && AT(i + 1) == 'x' && hexval(AT(i + 2)) >= 0 && hexval(AT(i + 3)) >= 0) {
-          g_inline[o++] = (uint8_t)(hexval(AT(i + 2)) * 16 + hexval(AT(i + 3)));
-          i += 3;
-        } else if (ch == '\\' && AT(i + 1)) {
-          i++;
-          uint8_t e = AT(i);
-          g_inline[o++] = e == 'n'   ? '\n'
-                          : e == 'r' ? '\r'
-                          : e == 't' ? '\t'
-                          : e == 'b' ? '\b'
-                          : e == 'a' ? '\a'
-                                     : e;
-        } else if (ch == '"') {
-          if (AT(i + 1) && !is_space(AT(i + 1))) return -1;
-          done = 1;
-        } else if (!ch) {
-          return -1;
-        } else {
-          g_inline[o++] = ch;
-        }
-      } else if (insq) {
-        if (ch == '\\' && AT(i + 1) == '\'') {
-          i++;
-          g_inline[o++] = '\'';
-        } else if (ch == '\'') {
-          if (AT(i + 1) && !is_space(AT(i + 1))) return -1;
-          done = 1;
-        } else if (!ch) {
-          return -1;
-        } else {
-          g_inline[o++] = ch;
-        }
+      if (quote == '"' && ch == '\\' && AT(i + 1) == 'x' && hexval(AT(i + 2)) >= 0 &&
+          hexval(AT(i + 3)) >= 0) {
+        g_inline[o++] = (uint8_t)(hexval(AT(i + 2)) * 16 + hexval(AT(i + 3)));
+        i += 3;
+      } else if (quote == '"' && ch == '\\' && AT(i + 1)) {
+        i++;
+        uint8_t e = AT(i);
+        g_inline[o++] = e == 'n'   ? '\n'
+                        : e == 'r' ? '\r'
+                        : e == 't' ? '\t'
+                        : e == 'b' ? '\b'
+                        : e == 'a' ? '\a'
+                                   : e;
+      } else if (quote == '\'' && ch == '\\' && AT(i + 1) == '\'') {
+        i++;
+        g_inline[o++] = '\'';
+      } else if (quote && ch == quote) {
+        if (AT(i + 1) && !is_space(AT(i + 1))) return -1;
+        done = 1;
+      } else if (quote) {
+        if (!ch) return -1; /* unterminated */
+        g_inline[o++] = ch;
       } else {
         switch (ch) {
           case ' ':
@@ -222,10 +212,8 @@ static int split_inline(const uint8_t* line, uint32_t n, struct cmd* c, int* too
             done = 1;
             break;
           case '"':
-            inq = 1;
-            break;
           case '\'':
-            insq = 1;
+            quote = ch;
             break;
           default:
             g_inline[o++] = ch;
