@@ -5,10 +5,12 @@
 
 CONNS connections are opened, "running" is printed, and they stay open for SECONDS; each one, in turn: SET w{k}:{i % 50} to a unique
 value (reply +OK), INCR n{k} (reply exactly the previous + 1: an INCR applied twice or lost
-shows here).  Any reset, EOF, timeout (30 s) or unexpected reply fails the run.  Then a fresh
+shows here).  With RESP_TIMELINE=FILE set, the end time of every pair is written there
+(unix seconds, one per line: bench/resp_bench.sh draws the throughput around a kill).  Any reset, EOF, timeout (30 s) or unexpected reply fails the run.  Then a fresh
 connection reads everything back: each key holds its last acknowledged value, each counter the
 last acknowledged count.  Prints "ok ..." with the counts and the longest wait for one reply.
 """
+import os
 import socket
 import sys
 import threading
@@ -50,7 +52,7 @@ class Conn:
         return head
 
 
-def worker(host, port, k, seconds, result, errors, ready):
+def worker(host, port, k, seconds, result, errors, ready, stamps):
     try:
         c = Conn(host, port)
         if c.call(b"DEL", b"n%d" % k) not in (b":0", b":1"):
@@ -77,6 +79,8 @@ def worker(host, port, k, seconds, result, errors, ready):
                 raise RuntimeError(f"conn {k}: INCR gave {r!r}, want :{count + 1}")
             count += 1
             i += 1
+            if stamps is not None:
+                stamps.append(time.time())
         c.s.close()
         result[k] = (last, count, worst, worst_at, start, time.time())
     except Exception as e:
@@ -87,7 +91,10 @@ def main():
     host, port, conns, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
     result, errors = {}, []
     ready = threading.Barrier(conns + 1)
-    threads = [threading.Thread(target=worker, args=(host, port, k, seconds, result, errors, ready))
+    timeline = os.environ.get("RESP_TIMELINE")
+    stamps = [] if timeline else None
+    threads = [threading.Thread(target=worker,
+                                args=(host, port, k, seconds, result, errors, ready, stamps))
                for k in range(conns)]
     for t in threads:
         t.start()
@@ -95,6 +102,9 @@ def main():
     print(f"running: {conns} connections open", flush=True)
     for t in threads:
         t.join(seconds + 120)
+    if timeline:
+        with open(timeline, "w") as f:
+            f.write("".join(f"{t:.4f}\n" for t in sorted(stamps)))
     if errors or len(result) != conns:
         print("FAIL: " + "; ".join(errors or ["a connection did not finish"]))
         sys.exit(1)
