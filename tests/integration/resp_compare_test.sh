@@ -11,10 +11,35 @@
 #   6. SIGKILL resp_host and start it again on the same disk file: the data is still there.
 #
 #   resp_compare_test.sh RESP_HOST_BINARY
+#   resp_compare_test.sh --target HOST:PORT [--ns NAMESPACE]
+# The second form compares an already running server at HOST:PORT (e.g. the resp guest under
+# ftd) instead of resp_host: its clients (redis-cli, the raw-socket python, --pipe,
+# redis-benchmark) run in network namespace NAMESPACE (`ip netns exec`) when given;
+# redis-server and its clients stay in this namespace on 127.0.0.1. Both sides get a FLUSHDB
+# first; part 6 (SIGKILL + restart of resp_host) is skipped; part 4's checks run against it.
 # Exit 0 pass, 1 fail, 77 skip (redis-server/redis-cli/redis-benchmark/python3 missing) unless
 # FTD_REQUIRE_TOOLS=1 (then missing tools fail).
 set -uo pipefail
-host_bin=${1:?usage: resp_compare_test.sh RESP_HOST_BINARY}
+usage="usage: resp_compare_test.sh RESP_HOST_BINARY | --target HOST:PORT [--ns NAMESPACE]"
+host_bin= target= ns=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --target) target=${2:?$usage}; shift 2 ;;
+    --ns) ns=${2:?$usage}; shift 2 ;;
+    -*) echo "$usage" >&2; exit 2 ;;
+    *) [ -z "$host_bin" ] || { echo "$usage" >&2; exit 2; }; host_bin=$1; shift ;;
+  esac
+done
+if [ -n "$target" ]; then
+  [ -z "$host_bin" ] || { echo "$usage" >&2; exit 2; }
+  ohost=${target%:*} tport=${target##*:}
+  [ -n "$ohost" ] && [[ "$tport" =~ ^[0-9]+$ ]] || { echo "$usage (bad HOST:PORT '$target')" >&2; exit 2; }
+  ours="the target $target${ns:+ (netns $ns)}"
+else
+  [ -z "$ns" ] || { echo "$usage (--ns only with --target)" >&2; exit 2; }
+  : "${host_bin:?$usage}"
+  ohost=127.0.0.1 ours=resp_host
+fi
 
 fail() {
   echo "FAIL: $*" >&2
@@ -27,7 +52,7 @@ for t in redis-server redis-cli redis-benchmark python3 timeout; do
     exit 77
   fi
 done
-[ -x "$host_bin" ] || fail "no resp_host binary at $host_bin"
+[ -n "$target" ] || [ -x "$host_bin" ] || fail "no resp_host binary at $host_bin"
 
 work=$(mktemp -d /tmp/resp_compare.XXXXXX)
 redis_pid= host_pid=
@@ -39,22 +64,38 @@ cleanup() {
 trap cleanup EXIT
 
 # two free ports (the kernel picks them)
-read -r rport hport < <(python3 -c '
+# (a here-string, not < <(...): the nested KVM VM's chroot has no /dev/fd)
+read -r rport hport <<<"$(python3 -c '
 import socket
 s = [socket.socket() for _ in range(2)]
 for x in s: x.bind(("127.0.0.1", 0))
-print(*[x.getsockname()[1] for x in s])')
+print(*[x.getsockname()[1] for x in s])')"
+if [ -n "$target" ]; then  # ours is at $tport (only redis-server's port is ours to pick)
+  [ "$rport" = "$tport" ] && rport=$hport
+  hport=$tport
+fi
 
+# at PORT CMD ARGS...: CMD where the clients of the server on PORT run (ours: in $ns, if any)
+at() {
+  if [ "$1" = "$hport" ] && [ -n "$ns" ]; then
+    shift
+    ip netns exec "$ns" "$@"
+  else
+    shift
+    "$@"
+  fi
+}
+host_of() { if [ "$1" = "$hport" ]; then echo "$ohost"; else echo 127.0.0.1; fi; }
 cli() {  # cli PORT ARGS...: one redis-cli call, bounded in time
   local p=$1
   shift
-  timeout 20 redis-cli --no-raw -h 127.0.0.1 -p "$p" "$@"
+  at "$p" timeout 20 redis-cli --no-raw -h "$(host_of "$p")" -p "$p" "$@"
 }
 
-wait_ready() {  # wait_ready PORT PID
+wait_ready() {  # wait_ready PORT [PID]
   for _ in $(seq 1 100); do
     [ "$(cli "$1" PING 2>/dev/null)" = PONG ] && return 0
-    kill -0 "$2" 2>/dev/null || return 1
+    [ -z "${2:-}" ] || kill -0 "$2" 2>/dev/null || return 1
     sleep 0.1
   done
   return 1
@@ -69,8 +110,17 @@ start_host() {
   wait_ready "$hport" "$host_pid" || fail "resp_host not ready: $(cat "$work/host.log")"
 }
 wait_ready "$rport" "$redis_pid" || fail "redis-server not ready: $(cat "$work/redis.log")"
-start_host
-echo "redis-server $(redis-server --version | grep -o 'v=[0-9.]*') on $rport, resp_host on $hport"
+if [ -n "$target" ]; then
+  wait_ready "$hport" || fail "$ours does not answer PING"
+  for port in "$rport" "$hport"; do
+    r=$(cli "$port" FLUSHDB 2>&1)
+    [ "$r" = OK ] || fail "FLUSHDB on $port: '$r'"
+  done
+  echo "redis-server $(redis-server --version | grep -o 'v=[0-9.]*') on $rport, $ours (both flushed)"
+else
+  start_host
+  echo "redis-server $(redis-server --version | grep -o 'v=[0-9.]*') on $rport, resp_host on $hport"
+fi
 
 # ---- 1. redis-cli over a command list; '#sleep S' lines pause both, '#' lines are comments ----
 big=$(printf 'v%.0s' $(seq 1 300))
@@ -242,7 +292,7 @@ wait "$p2"
 lines=$(wc -l <"$work/list.redis")
 [ "$lines" -gt 130 ] || fail "redis-cli list: only $lines reply lines from redis-server"
 diff -u "$work/list.redis" "$work/list.ftd" >"$work/list.diff" ||
-  fail "redis-cli replies differ (redis-server vs resp_host):
+  fail "redis-cli replies differ (redis-server vs $ours):
 $(cat "$work/list.diff")"
 echo "1. redis-cli: $(grep -vc '^#' "$work/commands.txt") commands, $lines reply lines identical"
 
@@ -250,6 +300,7 @@ echo "1. redis-cli: $(grep -vc '^#' "$work/commands.txt") commands, $lines reply
 cat >"$work/raw.py" <<'EOF'
 import socket, sys, time
 port = int(sys.argv[1])
+host = sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1"
 
 def mb(*args):
     out = b"*%d\r\n" % len(args)
@@ -301,7 +352,7 @@ cases = [
 ]
 
 def run(data, keep):
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s = socket.create_connection((host, port), timeout=5)
     if keep is None:  # byte by byte, a few ms apart, then the rest of an ECHO
         for b in [data[i:i + 1] for i in range(len(data))] + [b"HO\r\n$2\r\nhi\r\n", MARK]:
             s.sendall(b)
@@ -330,9 +381,10 @@ for name, data, keep in cases:
     print(repr(got))
 EOF
 timeout 120 python3 "$work/raw.py" "$rport" >"$work/raw.redis" 2>&1 || fail "raw cases vs redis-server: $(tail -5 "$work/raw.redis")"
-timeout 120 python3 "$work/raw.py" "$hport" >"$work/raw.ftd" 2>&1 || fail "raw cases vs resp_host: $(tail -5 "$work/raw.ftd")"
+at "$hport" timeout 120 python3 "$work/raw.py" "$hport" "$ohost" >"$work/raw.ftd" 2>&1 ||
+  fail "raw cases vs $ours: $(tail -5 "$work/raw.ftd")"
 diff -u "$work/raw.redis" "$work/raw.ftd" >"$work/raw.diff" ||
-  fail "raw replies differ (redis-server vs resp_host):
+  fail "raw replies differ (redis-server vs $ours):
 $(cat "$work/raw.diff")"
 grep -q "closed=True" "$work/raw.redis" || fail "no raw case closed the connection"
 echo "2. raw bytes: $(grep -c '^== ' "$work/raw.redis") cases identical (replies and closes)"
@@ -353,18 +405,18 @@ open(sys.argv[1], "wb").write(out)
 EOF
 for port in "$rport" "$hport"; do
   # (its exit status is 1 when some replies were errors: the summary line is what counts)
-  timeout 60 redis-cli -h 127.0.0.1 -p "$port" --pipe <"$work/pipe.resp" >"$work/pipe.$port" 2>&1
+  at "$port" timeout 60 redis-cli -h "$(host_of "$port")" -p "$port" --pipe <"$work/pipe.resp" >"$work/pipe.$port" 2>&1
   grep -q '^errors: [0-9]*, replies: [0-9]*$' "$work/pipe.$port" ||
     fail "redis-cli --pipe on $port: $(tail -3 "$work/pipe.$port")"
 done
 sum_r=$(grep 'errors:' "$work/pipe.$rport") sum_h=$(grep 'errors:' "$work/pipe.$hport")
-[ -n "$sum_r" ] && [ "$sum_r" = "$sum_h" ] || fail "--pipe: redis '$sum_r' vs resp_host '$sum_h'"
+[ -n "$sum_r" ] && [ "$sum_r" = "$sum_h" ] || fail "--pipe: redis '$sum_r' vs $ours '$sum_h'"
 for port in "$rport" "$hport"; do cli "$port" MGET pk0 pk42 pk96 >"$work/pipe_state.$port"; done
 cmp -s "$work/pipe_state.$rport" "$work/pipe_state.$hport" || fail "--pipe left different values"
 cli "$rport" FLUSHALL >/dev/null && cli "$hport" FLUSHALL >/dev/null
 echo "3. redis-cli --pipe: $sum_h (same as redis-server)"
 
-# ---- 4. the allowed differences: resp_host alone, each with its reply and the reason ----
+# ---- 4. the allowed differences: resp_host (or the target) alone, each with its reply and the reason ----
 # Format: command<TAB>resp_host's reply (redis-cli --no-raw)<TAB>why it differs from Redis.
 long_key=$(printf 'k%.0s' $(seq 1 65)) long_val=$(printf 'v%.0s' $(seq 1 513))
 ok_val=$(printf 'v%.0s' $(seq 1 512))
@@ -392,8 +444,9 @@ cli "$hport" FLUSHALL >/dev/null
 echo "4. allowed differences: as expected"
 
 # ---- 5. redis-benchmark ----
-timeout 180 redis-benchmark -h 127.0.0.1 -p "$hport" -t set,get,incr -n 20000 -c 20 -P 4 -q \
-  >"$work/bench.out" 2>&1
+# (the target may be a guest under a nested, emulated VM: more time)
+at "$hport" timeout "$([ -n "$target" ] && echo 600 || echo 180)" \
+  redis-benchmark -h "$ohost" -p "$hport" -t set,get,incr -n 20000 -c 20 -P 4 -q >"$work/bench.out" 2>&1
 rc=$?
 tr '\r' '\n' <"$work/bench.out" | grep -v 'rps=' | sed '/^ *$/d' >"$work/bench.txt"
 cat "$work/bench.txt"
@@ -407,6 +460,11 @@ counter=$(cli "$hport" GET counter:__rand_int__)
 echo "5. redis-benchmark: completed, counter:__rand_int__ = 20000"
 
 # ---- 6. crash and restart on the same disk ----
+if [ -n "$target" ]; then
+  echo "6. SIGKILL + restart: skipped (target mode: the server is not ours to restart)"
+  echo "PASS"
+  exit 0
+fi
 cli "$hport" SET durable yes EX 1000 >/dev/null
 before=$(cli "$hport" DBSIZE)
 kill -9 "$host_pid"

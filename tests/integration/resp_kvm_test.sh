@@ -5,6 +5,8 @@
 #   - redis-benchmark -t set,get,incr -n 20000 -c 20 -P 4 completes without errors;
 #   - SIGKILL ftd, boot again on the same disk: every acknowledged write is there;
 #   - a recorded RESP session replays identically (every epoch verified).
+#   - resp_compare_test.sh --target: redis-cli, raw bytes, --pipe and redis-benchmark against the
+#     guest, replies diffed against a local redis-server.
 #
 #   resp_kvm_test.sh BUILD_DIR SOURCE_DIR
 # Exit 0 pass, 1 fail, 77 skip (no /dev/kvm, not root, no redis-tools) unless FTD_REQUIRE_KVM=1.
@@ -95,4 +97,11 @@ grep -q "at exit $rec_exit:" <<<"$line" || fail "replay ended elsewhere than exi
 cmp -s "$work/rec.out" "$work/replay.out" || fail "replay console differs"
 echo "recorded: $rec_line"
 echo "replayed: $line"
+
+# The redis-cli comparison against Debian's redis-server (resp_compare_test.sh, which
+# RespCompareTest runs against resp_host) against the guest itself, over the kit's TCP.
+boot run run3
+bash "$src/tests/integration/resp_compare_test.sh" --target "$guest:6379" --ns "$FTD_TESTBED_PREFIX-client" ||
+  fail "redis-cli comparison against the guest"
+kill -9 "$ftd_pid"; wait "$ftd_pid" 2>/dev/null; ftd_pid=
 echo "PASS: resp_kvm_test"
