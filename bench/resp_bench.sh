@@ -37,6 +37,11 @@ source "$here/tests/integration/pair_lib.sh" "$bdir" "$here"
 source "$here/bench/plot_lib.sh"
 kv="$build/guest/resp.elf"
 PAIR_READY_TEXT="resp ready"
+kvm=nested
+grep -q kvm_pvm /proc/modules 2>/dev/null && [ -e /dev/kvm ] && kvm=pvm
+# In the one-vCPU nested VM, 20 redis-benchmark clients starve the backup's heartbeats past
+# 500 ms now and then (a false failover mid-measurement): 2 s there; the real timeout on PVM.
+[ "$kvm" = pvm ] || export PAIR_PEER_TIMEOUT_MS=${PAIR_PEER_TIMEOUT_MS:-2000}
 
 # bench NAME HOST PORT CMD-PREFIX...: redis-benchmark's CSV for set, get, incr into $work/NAME.csv
 bench() {
@@ -88,8 +93,10 @@ bench redis 127.0.0.1 "$rport" env
 kill "$rs_pid"; wait "$rs_pid" 2>/dev/null
 
 # The timeline: replies per 100 ms around the kill; the longest gap between two replies.
-awk -v k="$t_kill_s" '{ b = int(($1 - k) * 10); n[b]++ } END { for (b in n) print b / 10, n[b] * 10 }' \
-  "$work/timeline.txt" | sort -g >"$work/timeline.dat"
+awk -v k="$t_kill_s" '{ b = ($1 - k) * 10; b = (b < 0) ? -int(-b) - 1 : int(b); n[b]++
+    if (NR == 1 || b < lo) lo = b; if (NR == 1 || b > hi) hi = b }
+  END { for (b = lo; b <= hi; b++) print b / 10, (b in n ? n[b] : 0) * 10 }' \
+  "$work/timeline.txt" >"$work/timeline.dat"  # every 100 ms bucket, empty ones as 0
 gap_ms=$(awk 'NR > 1 { d = $1 - p; if (d > m) m = d } { p = $1 } END { printf "%.0f\n", m * 1000 }' "$work/timeline.txt")
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", (b > 0) ? a / b : 0 }'; }
@@ -108,8 +115,6 @@ for t in SET GET INCR; do
   json+=",\"${lt}_rps_redis_server\":$(col redis $t rps)"
 done
 resp_rps_ratio=$(awk -v s="$sum" 'BEGIN { printf "%.3f\n", s / 3 }')
-kvm=nested
-grep -q kvm_pvm /proc/modules 2>/dev/null && [ -e /dev/kvm ] && kvm=pvm
 echo "failover under the checking client: backup live ${took_ms} ms after the kill; longest gap between replies ${gap_ms} ms"
 echo "$json,\"resp_rps_ratio\":$resp_rps_ratio,\"failover_gap_ms\":$gap_ms,\"live_ms\":$took_ms,\"requests\":$requests,\"kvm\":\"$kvm\"}"
 out="${FTD_BENCH_PLOTS:-$build}/resp_bench-failover.png"

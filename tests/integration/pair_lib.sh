@@ -105,7 +105,8 @@ pfail() {
 
 # --- the pair ---------------------------------------------------------------------------------
 # start_ftd ROLE NODE ARGS...: `ftd --role ROLE ARGS...` on host NODE (a|b) in the background
-# with this round's files, TLS as NODE's repl address, the arbiter, 50/500 ms heartbeat/timeout.
+# with this round's files, TLS as NODE's repl address, the arbiter, 50 ms heartbeats and a 500 ms
+# peer timeout ($PAIR_PEER_TIMEOUT_MS overrides it).
 # The disk: $PAIR_DISK_MODE replicated (the default: each role its own image, $f.disk) or
 # shared (both roles one image, $work/$round-shared.disk, as a SAN volume would be).
 start_ftd() {
@@ -119,7 +120,7 @@ start_ftd() {
   ip netns exec "$FTD_TESTBED_PREFIX-$node" "$build/ftd" --role "$role" "$@" \
     --disk "$disk" --disk-mode "$disk_mode" --net tap:ftdtap0 --node "$node" --vm-id "$vm_id" \
     --arbiter "file:$arb" --ca "$certs/ca.crt" --cert "$certs/$addr.crt" --key "$certs/$addr.key" \
-    --heartbeat-ms 50 --peer-timeout-ms 500 --status-file "$f.status" --console "file:$f.con.out" \
+    --heartbeat-ms 50 --peer-timeout-ms "${PAIR_PEER_TIMEOUT_MS:-500}" --status-file "$f.status" --console "file:$f.con.out" \
     --no-stdin >"$f.err" 2>&1 &
 }
 start_backup() {  # start_backup NODE [ARGS...]: sets backup_pid
