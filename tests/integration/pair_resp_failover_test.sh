@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real TCP clients across a failover: the resp guest (Redis protocol on the kit's TCP) as a
 # protected pair (`ftd --role backup` on B, `--role primary` on A), and from the client
-# namespace, while the primary is SIGKILLed:
+# namespace: first `redis-benchmark -t set,get,incr -n 20000 -c 20 -P 4` must complete without an
+# error (the INCR counter exactly 20000), then, while the primary is SIGKILLed:
 #   - tests/integration/resp_client.py: 4 connections that stay open, each SETting unique values
 #     and INCRing its own counter with every reply checked (an INCR applied twice or lost, a
 #     reset or an error reply fails), then everything read back from a fresh connection;
@@ -21,6 +22,15 @@ kv="$build/guest/resp.elf"
 PAIR_READY_TEXT="resp ready"
 pair_up resp
 in_client timeout 30 redis-cli -h "$guest" set before-kill yes >/dev/null || pfail "redis-cli set"
+# the issue's benchmark, protected: it must complete without an error (nested VM: ~6 min)
+in_client timeout 900 redis-benchmark -h "$guest" -t set,get,incr -n 20000 -c 20 -P 4 -q \
+  >"$work/bench-protected.out" 2>&1 || pfail "redis-benchmark (protected): exit $? $(tail -3 "$work/bench-protected.out")"
+tr '\r' '\n' <"$work/bench-protected.out" | grep -E "requests per second" >"$work/bench-protected.rps"
+cat "$work/bench-protected.rps"
+[ "$(grep -c "requests per second" "$work/bench-protected.rps")" = 3 ] || pfail "redis-benchmark (protected): not three results"
+if grep -qiE "error|warning" "$work/bench-protected.out"; then pfail "redis-benchmark (protected): $(grep -iE 'error|warning' "$work/bench-protected.out" | head -3)"; fi
+n=$(in_client timeout 30 redis-cli -h "$guest" get counter:__rand_int__)
+[ "$n" = 20000 ] || pfail "INCR counter after the protected benchmark: '$n', want 20000"
 
 in_client timeout 300 python3 "$src/tests/integration/resp_client.py" "$guest" 6379 4 12 \
   >"$work/client.out" 2>&1 &
