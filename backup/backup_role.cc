@@ -105,8 +105,8 @@ BackupRole::~BackupRole() {
 absl::Status BackupRole::Listen() {
   ReplicationCallbacks cb;
   cb.check_hello = [this](const proto::Hello& hello) { return CheckHello(hello); };
-  cb.on_state = [this](uint64_t, const std::string& data, bool last) {
-    return OnState(data, last);
+  cb.on_state = [this](uint64_t offset, const std::string& data, bool last) {
+    return OnState(offset, data, last);
   };
   cb.on_entries =
       [this](const google::protobuf::RepeatedPtrField<proto::LogEntry>& entries) -> absl::Status {
@@ -138,12 +138,22 @@ std::string BackupRole::CheckHello(const proto::Hello& hello) {
         "this backup already follows a primary (generation %u); restart it to protect a new one",
         promotion_->generation());
   }
-  return promotion_->CheckCurrent(hello.generation());
+  // The primary claims this generation only once we accept it (docs/pair.md "Start"): a
+  // primary that a backup refuses has taken nothing at the arbiter.
+  std::string why = promotion_->CheckNextPrimary(hello.generation());
+  if (why.empty()) {
+    std::lock_guard lock(mu_);
+    primary_node_ = hello.node();
+  }
+  return why;
 }
 
-absl::Status BackupRole::OnState(const std::string& data, bool last) {
+absl::Status BackupRole::OnState(uint64_t offset, const std::string& data, bool last) {
   std::lock_guard lock(mu_);
   if (have_state_.load()) return absl::FailedPreconditionError("a second state transfer");
+  // A new stream's transfer starts over: what a primary that failed mid-transfer sent is
+  // not part of it (the server checks the offsets within a stream).
+  if (offset == 0) state_bytes_.clear();
   if (state_bytes_.size() + data.size() > kMaxStateBytes) {
     return absl::ResourceExhaustedError("the initial state exceeds 8 GiB");
   }
@@ -162,6 +172,10 @@ absl::Status BackupRole::OnState(const std::string& data, bool last) {
     return absl::FailedPreconditionError(
         absl::StrFormat("the guest has a %s disk: this backup needs --disk PATH", st.disk_mode()));
   }
+  // The primary won the generation it offered in its Hello before it sent this.
+  if (std::string why = promotion_->CheckClaimed(st.generation(), primary_node_); !why.empty()) {
+    return absl::FailedPreconditionError(why);
+  }
   if (has_disk && st.disk_mode() == "replicated") {
     if (auto s = WriteReplica(options_.disk, st); !s.ok()) return s;
   }
@@ -176,7 +190,16 @@ absl::Status BackupRole::OnState(const std::string& data, bool last) {
 }
 
 void BackupRole::OnLost(const std::string& why) {
-  if (!have_state_.load() || stream_.ended()) return;
+  if (!have_state_.load()) {
+    // A primary that went before its state was complete: wait for the next one.
+    BackupState receiving = BackupState::kReceivingState;
+    if (state_.compare_exchange_strong(receiving, BackupState::kWaiting)) {
+      std::fprintf(stderr, "ftd: backup: the primary went before its state was complete (%s); "
+                           "waiting for a primary\n", why.c_str());
+    }
+    return;
+  }
+  if (stream_.ended()) return;
   ended_at_ns_.store(repl::SteadyNowNs());
   stream_.End(why);
   // Nothing to acknowledge any more: the backlog's replay is the failover's critical path.

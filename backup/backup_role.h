@@ -79,7 +79,7 @@ class BackupRole {
 
  private:
   std::string CheckHello(const proto::Hello& hello);
-  absl::Status OnState(const std::string& data, bool last);
+  absl::Status OnState(uint64_t offset, const std::string& data, bool last);
   void OnLost(const std::string& why);
   void Fill(proto::StatusReport& r);
 
@@ -100,6 +100,7 @@ class BackupRole {
   std::mutex mu_;  // the state transfer
   std::condition_variable cv_;
   std::string state_bytes_;
+  std::string primary_node_;  // the accepted Hello's node
   std::optional<proto::InitialState> initial_;
   std::atomic<bool> have_state_{false};
 

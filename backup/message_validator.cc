@@ -35,6 +35,11 @@ absl::Status MessageValidator::CheckHello(const proto::Hello& hello) {
     return absl::InvalidArgumentError(absl::StrCat("Hello vm_id of ", hello.vm_id().size(),
                                                    " bytes (limit ", limits_.max_vm_id, ")"));
   }
+  if (hello.node().size() > limits_.max_vm_id ||
+      hello.node().find_first_of(std::string("\n\r\0", 3)) != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Hello node name of ", hello.node().size(), " bytes, or with a line break or NUL"));
+  }
   hello_seen_ = true;
   return absl::OkStatus();
 }

@@ -58,6 +58,9 @@ absl::StatusOr<std::unique_ptr<ReplicationServer>> ReplicationServer::Start(
   std::unique_ptr<ReplicationServer> self(
       new ReplicationServer(std::move(options), std::move(callbacks)));
   grpc::ServerBuilder builder;
+  // gRPC sets SO_REUSEPORT by default: a second backup on the same address would then share
+  // the port (the kernel spreading new connections between the two) instead of failing.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(self->options_.listen_address, creds, &self->port_);
   builder.RegisterService(self.get());
   builder.SetMaxReceiveMessageSize(self->options_.limits.max_message_bytes);

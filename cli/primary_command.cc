@@ -23,6 +23,12 @@ int PrimaryCommand(const RunOptions& run, const PairOptions& pair) {
   }
   auto promotion = failover::Promotion::Open(pair.arbiter, NodeName(pair), "primary");
   if (!promotion.ok()) return Fail(kExitUsage, promotion.status());
+  // The start rule first, before the tap, the disk or KVM are touched: a refused start
+  // changes nothing on this host or at the arbiter (docs/pair.md "Start").
+  if (auto s = (*promotion)->PrepareNewPrimary(); !s.ok()) {
+    std::fprintf(stderr, "ftd: halted: %s\n", std::string(s.message()).c_str());
+    return kExitFenced;
+  }
   int code = 0;
   auto vm = PrepareFromOptions(run, &code);  // outlives the role: the machine writes to its console
   if (!vm) return code;
@@ -39,17 +45,17 @@ int PrimaryCommand(const RunOptions& run, const PairOptions& pair) {
   o.status_path = StatusPath(pair);
   o.stop_requested = TerminationRequested;
   primary::PrimaryRole role(std::move(o), *std::move(promotion));
-  if (auto s = role.Claim(); !s.ok()) {
-    std::fprintf(stderr, "ftd: halted: %s\n", std::string(s.message()).c_str());
-    return kExitFenced;
-  }
   if (auto s = role.Boot(std::move(vm->kvm), std::move(vm->guest), std::move(vm->image),
                          ConsoleOf(*vm->console));
       !s.ok()) {
     return BootFailure(s);
   }
   SetSignalTarget(&role.machine());  // a signal now stops the wait for the backup, then the machine
-  if (auto s = role.Protect(); !s.ok()) return Fail(kExitInternal, s);
+  if (auto s = role.Protect(); !s.ok()) {
+    if (s.code() != absl::StatusCode::kPermissionDenied) return Fail(kExitInternal, s);
+    std::fprintf(stderr, "ftd: halted: %s\n", std::string(s.message()).c_str());
+    return kExitFenced;
+  }
   int rc = Drive(role.machine(), *vm->console, run,
                  [&role](const vmm::RunOutcome& o) { return role.Finish(o); });
   SetSignalTarget(nullptr);

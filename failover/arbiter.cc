@@ -9,10 +9,14 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <optional>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -24,9 +28,6 @@ constexpr absl::string_view kSpecPrefix = "file:";
 constexpr absl::string_view kGenerationPrefix = "generation-";
 constexpr size_t kGenerationDigits = 20;
 constexpr size_t kMaxRecordBytes = 4096;
-// How many times ClaimForNewPrimary re-reads the current generation after losing a race.
-constexpr int kClaimAttempts = 8;
-
 absl::Status ErrnoError(int err, absl::string_view what) { return absl::ErrnoToStatus(err, what); }
 
 // Closes a descriptor on scope exit.
@@ -58,8 +59,66 @@ bool IsSingleLine(const std::string& s) {
 }
 
 std::string FormatRecord(const GenerationRecord& r) {
-  return absl::StrCat("generation=", r.generation, "\nnode=", r.node, "\nrole=", r.role,
-                      "\npid=", r.pid, "\nunix_ns=", r.unix_ns, "\n");
+  std::string out = absl::StrCat("generation=", r.generation, "\nnode=", r.node, "\nrole=", r.role,
+                                 "\npid=", r.pid, "\nunix_ns=", r.unix_ns, "\n");
+  if (IsSingleLine(r.machine_id)) absl::StrAppend(&out, "machine_id=", r.machine_id, "\n");
+  if (IsSingleLine(r.boot_id)) absl::StrAppend(&out, "boot_id=", r.boot_id, "\n");
+  absl::StrAppend(&out, "start_time=", r.start_time, "\n");
+  return out;
+}
+
+// The first line of a small file, without surrounding white space; "" when unreadable.
+std::string FirstLineOf(const char* path) {
+  Fd fd(open(path, O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return "";
+  char buf[256];
+  ssize_t n;
+  do {
+    n = read(fd.get(), buf, sizeof(buf));
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) return "";
+  absl::string_view s(buf, static_cast<size_t>(n));
+  s = s.substr(0, s.find('\n'));
+  return std::string(absl::StripAsciiWhitespace(s));
+}
+
+// /proc/PID/stat: the state letter (field 3) and the start time (field 22).
+struct ProcStat {
+  char state = '?';
+  uint64_t start_time = 0;
+};
+std::optional<ProcStat> ReadProcStat(int64_t pid) {
+  if (pid <= 0) return std::nullopt;
+  const std::string path = absl::StrCat("/proc/", pid, "/stat");
+  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return std::nullopt;
+  char buf[1024];
+  ssize_t n;
+  do {
+    n = read(fd.get(), buf, sizeof(buf) - 1);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) return std::nullopt;
+  absl::string_view s(buf, static_cast<size_t>(n));
+  // The command name (field 2) is in parentheses and may hold anything, ')' too.
+  const size_t close_paren = s.rfind(')');
+  if (close_paren == absl::string_view::npos) return std::nullopt;
+  std::vector<absl::string_view> fields =
+      absl::StrSplit(s.substr(close_paren + 1), ' ', absl::SkipEmpty());
+  ProcStat st;
+  if (fields.size() < 20 || fields[0].size() != 1 ||
+      !ParseNumber(absl::StripAsciiWhitespace(fields[19]), &st.start_time)) {
+    return std::nullopt;
+  }
+  st.state = fields[0][0];
+  return st;
+}
+
+std::string Describe(const GenerationRecord& r) {
+  return absl::StrCat(r.node, " (role ", r.role, ", pid ", r.pid, ", since ",
+                      absl::FormatTime("%Y-%m-%d %H:%M:%S UTC",
+                                       absl::FromUnixNanos(static_cast<int64_t>(r.unix_ns)),
+                                       absl::UTCTimeZone()),
+                      ")");
 }
 
 absl::Status WriteAll(int fd, absl::string_view data, absl::string_view path) {
@@ -81,12 +140,50 @@ absl::Status FsyncDir(const std::string& dir) {
   return absl::OkStatus();
 }
 
-std::string FormatUnixNs(uint64_t unix_ns) {
-  return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC",
-                          absl::FromUnixNanos(static_cast<int64_t>(unix_ns)), absl::UTCTimeZone());
+}  // namespace
+
+ProcessIdentity SelfIdentity() {
+  static const std::string machine_id = FirstLineOf("/etc/machine-id");
+  static const std::string boot_id = FirstLineOf("/proc/sys/kernel/random/boot_id");
+  ProcessIdentity id;
+  id.machine_id = machine_id;
+  id.boot_id = boot_id;
+  id.pid = static_cast<int64_t>(getpid());
+  if (auto st = ReadProcStat(id.pid)) id.start_time = st->start_time;
+  return id;
 }
 
-}  // namespace
+Liveness LivenessOf(const GenerationRecord& record) {
+  if (record.boot_id.empty() || record.start_time == 0) return Liveness::kUnknown;
+  const ProcessIdentity self = SelfIdentity();
+  const bool machines_known = !record.machine_id.empty() && !self.machine_id.empty();
+  if (machines_known && record.machine_id != self.machine_id) return Liveness::kOtherMachine;
+  if (self.boot_id.empty()) return Liveness::kUnknown;
+  if (record.boot_id != self.boot_id) {
+    // Another boot of this machine: everything that ran then is gone. Without machine ids
+    // another boot id may as well be another machine.
+    return machines_known ? Liveness::kDead : Liveness::kUnknown;
+  }
+  std::optional<ProcStat> st = ReadProcStat(record.pid);
+  if (!st || st->state == 'Z' || st->state == 'X' || st->start_time != record.start_time) {
+    return Liveness::kDead;
+  }
+  return Liveness::kAlive;
+}
+
+const char* LivenessName(Liveness l) {
+  switch (l) {
+    case Liveness::kAlive:
+      return "alive";
+    case Liveness::kDead:
+      return "dead";
+    case Liveness::kOtherMachine:
+      return "on another machine";
+    case Liveness::kUnknown:
+      return "unknown";
+  }
+  return "?";
+}
 
 absl::StatusOr<std::unique_ptr<Arbiter>> Arbiter::Open(const std::string& spec) {
   if (!absl::StartsWith(spec, kSpecPrefix) || spec.size() == kSpecPrefix.size()) {
@@ -167,6 +264,7 @@ absl::StatusOr<GenerationRecord> Arbiter::Read(uint64_t gen) {
 
   GenerationRecord r;
   bool have_gen = false, have_node = false, have_role = false, have_pid = false, have_ns = false;
+  bool have_machine = false, have_boot = false, have_start = false;
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     size_t eq = line.find('=');
     if (eq == absl::string_view::npos) return bad(absl::StrCat("line \"", line, "\" has no '='"));
@@ -189,6 +287,14 @@ absl::StatusOr<GenerationRecord> Arbiter::Read(uint64_t gen) {
       ok = once(&have_pid) && ParseNumber(value, &r.pid);
     } else if (key == "unix_ns") {
       ok = once(&have_ns) && ParseNumber(value, &r.unix_ns);
+    } else if (key == "machine_id") {
+      ok = once(&have_machine) && !value.empty();
+      r.machine_id = std::string(value);
+    } else if (key == "boot_id") {
+      ok = once(&have_boot) && !value.empty();
+      r.boot_id = std::string(value);
+    } else if (key == "start_time") {
+      ok = once(&have_start) && ParseNumber(value, &r.start_time);
     } else {
       return bad(absl::StrCat("unknown key \"", key, "\""));
     }
@@ -209,8 +315,12 @@ absl::StatusOr<bool> Arbiter::TryAcquire(uint64_t gen, const std::string& node,
   if (!IsSingleLine(node) || !IsSingleLine(role)) {
     return absl::InvalidArgumentError("arbiter: node and role must be non-empty single lines");
   }
-  GenerationRecord r{gen, node, role, static_cast<int64_t>(getpid()),
-                     static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()))};
+  const ProcessIdentity self = SelfIdentity();
+  GenerationRecord r{gen,          node,
+                     role,         self.pid,
+                     static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())),
+                     self.machine_id, self.boot_id,
+                     self.start_time};
   const std::string record = FormatRecord(r);
   const std::string target = GenerationPath(gen);
 
@@ -247,27 +357,72 @@ absl::StatusOr<bool> Arbiter::TryAcquire(uint64_t gen, const std::string& node,
   return true;
 }
 
-absl::StatusOr<uint64_t> Arbiter::ClaimForNewPrimary(const std::string& node) {
-  for (int attempt = 0; attempt < kClaimAttempts; ++attempt) {
-    absl::StatusOr<uint64_t> current = CurrentGeneration();
-    if (!current.ok()) return current.status();
-    if (*current > 0) {
-      absl::StatusOr<GenerationRecord> holder = Read(*current);
-      if (!holder.ok()) return holder.status();
-      if (holder->node != node) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("generation ", *current, " of this VM is held by ", holder->node,
-                         " (role ", holder->role, ", since ", FormatUnixNs(holder->unix_ns),
-                         "): refusing to become a second live primary; if ", holder->node,
-                         " is gone for good, start a new pair with a fresh arbiter directory"));
-      }
-    }
-    absl::StatusOr<bool> won = TryAcquire(*current + 1, node, "primary");
-    if (!won.ok()) return won.status();
-    if (*won) return *current + 1;
+absl::Status Arbiter::CheckStartRule(uint64_t current, const std::string& node) {
+  absl::StatusOr<GenerationRecord> holder = Read(current);
+  if (!holder.ok()) return holder.status();
+  if (holder->node != node) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "generation ", current, " of this VM is held by ", Describe(*holder),
+        ": refusing to become a second live primary; if ", holder->node,
+        " is gone for good, start a new pair with a fresh arbiter directory"));
   }
-  return absl::AbortedError(absl::StrCat("arbiter ", dir_, ": lost the race for the next ",
-                                         "generation ", kClaimAttempts, " times in a row"));
+  switch (LivenessOf(*holder)) {
+    case Liveness::kAlive:
+      return absl::FailedPreconditionError(absl::StrCat(
+          "generation ", current, " of this VM is held by a live ftd on this node: ",
+          Describe(*holder),
+          " still runs and serves the VM; refusing to start a second primary for it (stop "
+          "that process first; nothing was taken at the arbiter)"));
+    case Liveness::kOtherMachine:
+      return absl::FailedPreconditionError(absl::StrCat(
+          "generation ", current, " of this VM is held by ", Describe(*holder),
+          " on another machine (machine id ", holder->machine_id, ", this one ",
+          SelfIdentity().machine_id, "): two machines use the node name '", node,
+          "' and this one cannot tell whether that ftd is alive; give each host its own --node"));
+    case Liveness::kDead:
+    case Liveness::kUnknown:
+      break;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> Arbiter::NextPrimaryGeneration(const std::string& node) {
+  absl::StatusOr<uint64_t> current = CurrentGeneration();
+  if (!current.ok()) return current.status();
+  if (*current > 0) {
+    if (auto s = CheckStartRule(*current, node); !s.ok()) return s;
+  }
+  return *current + 1;
+}
+
+absl::Status Arbiter::ClaimPrimaryGeneration(uint64_t gen, const std::string& node) {
+  if (gen == 0) return absl::InvalidArgumentError("arbiter: generations start at 1");
+  absl::StatusOr<uint64_t> current = CurrentGeneration();
+  if (!current.ok()) return current.status();
+  if (*current != gen - 1) {
+    std::string holder;
+    if (*current > 0) {
+      auto r = Read(*current);
+      holder = r.ok() ? absl::StrCat(" (held by ", Describe(*r), ")")
+                      : absl::StrCat(" (", r.status().message(), ")");
+    }
+    return absl::FailedPreconditionError(absl::StrCat(
+        "generation ", gen, " was to be this primary's, but the arbiter is at generation ",
+        *current, holder, " now: another host took over while this primary was starting"));
+  }
+  if (*current > 0) {
+    if (auto s = CheckStartRule(*current, node); !s.ok()) return s;
+  }
+  absl::StatusOr<bool> won = TryAcquire(gen, node, "primary");
+  if (!won.ok()) return won.status();
+  if (!*won) {
+    auto r = Read(gen);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "lost the arbiter for generation ", gen, " to ",
+        r.ok() ? Describe(*r) : std::string(r.status().message()),
+        " while this primary was starting"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace ftd::failover

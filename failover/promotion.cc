@@ -25,15 +25,24 @@ absl::StatusOr<std::unique_ptr<Promotion>> Promotion::Open(const std::string& ar
       new Promotion(std::move(arbiter), std::move(node), std::move(role)));
 }
 
-absl::StatusOr<uint64_t> Promotion::ClaimForNewPrimary() {
+absl::Status Promotion::PrepareNewPrimary() {
   uint64_t gen = 1;
   if (arbiter_) {
-    auto won = arbiter_->ClaimForNewPrimary(node_);
-    if (!won.ok()) return won.status();
-    gen = *won;
+    auto next = arbiter_->NextPrimaryGeneration(node_);
+    if (!next.ok()) return next.status();
+    gen = *next;
   }
   generation_.store(gen);
-  return gen;
+  claimed_.store(false);
+  return absl::OkStatus();
+}
+
+absl::Status Promotion::ClaimNewPrimary() {
+  if (arbiter_) {
+    if (auto s = arbiter_->ClaimPrimaryGeneration(generation_.load(), node_); !s.ok()) return s;
+  }
+  claimed_.store(true);
+  return absl::OkStatus();
 }
 
 bool Promotion::TryPromote(std::string* why) {
@@ -50,17 +59,45 @@ bool Promotion::TryPromote(std::string* why) {
     }
   }
   generation_.store(next);
+  claimed_.store(true);
   return true;
 }
 
-std::string Promotion::CheckCurrent(uint64_t generation) {
+std::string Promotion::CheckNextPrimary(uint64_t generation) {
   if (!arbiter_) return "";
   auto cur = arbiter_->CurrentGeneration();
   if (!cur.ok()) return std::string(cur.status().message());
-  if (generation == *cur) return "";
+  if (generation == *cur + 1) return "";
+  if (*cur == 0) {
+    return absl::StrFormat(
+        "the primary offers generation %u but the arbiter has none yet: a primary of another "
+        "pair or arbiter directory",
+        generation);
+  }
   return absl::StrFormat(
-      "the primary runs generation %u but the arbiter is at %u (held by %s): a stale primary",
-      generation, *cur, HolderOf(*cur));
+      "the primary offers generation %u but the arbiter is at %u (held by %s), so the next is "
+      "%u: a stale primary",
+      generation, *cur, HolderOf(*cur), *cur + 1);
+}
+
+std::string Promotion::CheckClaimed(uint64_t generation, const std::string& node) {
+  if (!arbiter_) return "";
+  auto cur = arbiter_->CurrentGeneration();
+  if (!cur.ok()) return std::string(cur.status().message());
+  if (generation == 0 || generation != *cur) {
+    return absl::StrFormat(
+        "the primary's state is for generation %u but the arbiter is at %u: the primary did "
+        "not win its generation",
+        generation, *cur);
+  }
+  auto rec = arbiter_->Read(generation);
+  if (!rec.ok()) return std::string(rec.status().message());
+  if (rec->role != "primary" || (!node.empty() && rec->node != node)) {
+    return absl::StrFormat(
+        "generation %u is held by %s, not by the primary on %s that sent this state",
+        generation, HolderOf(generation), node.empty() ? "?" : node);
+  }
+  return "";
 }
 
 absl::StatusOr<bool> Promotion::StillHolds() {

@@ -25,21 +25,35 @@ class Promotion {
   static absl::StatusOr<std::unique_ptr<Promotion>> Open(const std::string& arbiter_spec,
                                                          std::string node, std::string role);
 
-  // A primary starting: the arbiter's rule for a new primary (ClaimForNewPrimary); the
-  // generation it won (1 without an arbiter). FailedPrecondition: another node may serve.
-  absl::StatusOr<uint64_t> ClaimForNewPrimary();
+  // A primary starting, step 1: the start rule (Arbiter::NextPrimaryGeneration), which takes
+  // nothing. generation() is then the tentative generation (1 without an arbiter), the one
+  // the primary offers its backup. FailedPrecondition: this host must not start a primary.
+  absl::Status PrepareNewPrimary();
+  // Step 2, once the backup has accepted the primary at generation(): win it
+  // (Arbiter::ClaimPrimaryGeneration; nothing to win without an arbiter). FailedPrecondition:
+  // the rule refuses now, or another host took a generation since step 1.
+  absl::Status ClaimNewPrimary();
+  // Whether generation() is won (a backup's or a promoted primary's always is).
+  bool claimed() const { return claimed_.load(); }
   // The peer is lost: win generation `current + 1`. On success generation() is that one;
   // on a loss `*why` says who holds it (or what failed).
   bool TryPromote(std::string* why);
-  // A backup admitting a primary: empty when `generation` is the arbiter's current one,
-  // else why the primary is stale.
-  std::string CheckCurrent(uint64_t generation);
+  // A backup admitting a primary (its Hello): empty when `generation` is the arbiter's next
+  // one (current + 1: the primary claims it only once accepted), else why the primary is
+  // stale.
+  std::string CheckNextPrimary(uint64_t generation);
+  // A backup taking the primary's initial state: empty when `generation` is the arbiter's
+  // current one and was won by a primary on `node` (empty `node`: any), else why not.
+  std::string CheckClaimed(uint64_t generation, const std::string& node);
   // Whether generation() is still the arbiter's newest (true without an arbiter); an error
   // when the arbiter cannot be read.
   absl::StatusOr<bool> StillHolds();
 
   uint64_t generation() const { return generation_.load(); }
-  void set_generation(uint64_t g) { generation_.store(g); }
+  void set_generation(uint64_t g) {
+    generation_.store(g);
+    claimed_.store(true);
+  }
   const std::string& node() const { return node_; }
   bool has_arbiter() const { return arbiter_ != nullptr; }
 
@@ -52,6 +66,7 @@ class Promotion {
   const std::string node_;
   const std::string role_;
   std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> claimed_{false};
 };
 
 // Sends the guest's MAC announcement (RarpAnnounceFrame) at kAnnounceAtMs after go-live, on

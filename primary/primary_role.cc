@@ -102,8 +102,6 @@ PrimaryRole::~PrimaryRole() {
   client_.reset();
 }
 
-absl::Status PrimaryRole::Claim() { return promotion_->ClaimForNewPrimary().status(); }
-
 absl::Status PrimaryRole::Boot(std::unique_ptr<vmm::Kvm> kvm, vmm::LoadedGuest guest,
                                std::vector<uint8_t> image, vmm::ConsoleOutput console) {
   guest.config.output_gate = gate_.get();
@@ -136,6 +134,7 @@ absl::Status PrimaryRole::Boot(std::unique_ptr<vmm::Kvm> kvm, vmm::LoadedGuest g
 absl::StatusOr<std::unique_ptr<ReplicationClient>> PrimaryRole::ConnectToBackup() {
   ReplicationClientOptions copt = options_.client;
   copt.generation = promotion_->generation();
+  copt.node = promotion_->node();
   copt.on_peer_dead = [this](const absl::Status&) { OnBackupLost(); };
   const auto deadline = std::chrono::steady_clock::now() + options_.peer_wait;
   for (;;) {
@@ -184,14 +183,26 @@ absl::StatusOr<std::string> PrimaryRole::InitialState() {
 
 absl::Status PrimaryRole::Protect() {
   state_.store(PrimaryState::kTransferring);
-  std::fprintf(stderr, "ftd: primary: connecting to the backup at %s (generation %llu)\n",
+  std::fprintf(stderr,
+               "ftd: primary: connecting to the backup at %s (generation %llu, taken at the "
+               "arbiter once the backup accepts)\n",
                options_.client.target.c_str(),
                static_cast<unsigned long long>(promotion_->generation()));
   auto connected = ConnectToBackup();
   if (!connected.ok()) return connected.status();
+  // Accepted: now, and not before, this primary takes its generation (a refused or failed
+  // start takes none). The backup takes the state only once the arbiter shows it ours.
+  if (auto s = promotion_->ClaimNewPrimary(); !s.ok()) {
+    (*connected)->Close().IgnoreError();
+    if (s.code() == absl::StatusCode::kFailedPrecondition) {
+      return absl::PermissionDeniedError(s.message());
+    }
+    return s;
+  }
   client_ = *std::move(connected);
   client_ptr_.store(client_.get());
-  spdlog::info("connected to the backup; sending the initial state");
+  spdlog::info("connected to the backup at generation {}; sending the initial state",
+               promotion_->generation());
 
   const int64_t t0 = repl::SteadyNowNs();
   auto bytes = InitialState();
@@ -307,7 +318,8 @@ void PrimaryRole::Close() {
 void PrimaryRole::Fill(proto::StatusReport& r) {
   r.set_role("primary");
   r.set_state(PrimaryStateName(state_.load()));
-  r.set_generation(promotion_->generation());
+  // A tentative generation (not yet won) is not this host's: 0 until then.
+  r.set_generation(promotion_->claimed() ? promotion_->generation() : 0);
   r.set_node(promotion_->node());
   r.set_peer(options_.client.target);
   r.set_exit_index(session_->machine().published_exit_index());

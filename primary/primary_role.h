@@ -5,8 +5,10 @@
 // them in the one safe order: the status monitor, the gate's releases, the machine, the
 // gate's thread, the client.
 //
-// Use: Claim() (the arbiter), Boot(), Protect() (connect, state transfer), then run
-// machine() to its outcome (the cli drives it), Finish(outcome), Close().
+// Use: Promotion::PrepareNewPrimary() (the arbiter's start rule; it takes nothing), then
+// the role on that promotion: Boot(), Protect() (connect; once the backup accepted, win the
+// generation; state transfer), then run machine() to its outcome (the cli drives it),
+// Finish(outcome), Close().
 #pragma once
 
 #include <atomic>
@@ -44,18 +46,20 @@ struct PrimaryOptions {
 
 class PrimaryRole {
  public:
+  // `promotion` has passed PrepareNewPrimary(): its generation() is the tentative one.
   PrimaryRole(PrimaryOptions options, std::unique_ptr<failover::Promotion> promotion);
   ~PrimaryRole();
   PrimaryRole(const PrimaryRole&) = delete;
   PrimaryRole& operator=(const PrimaryRole&) = delete;
 
-  // The arbiter's rule for a new primary. An error means this host must not serve (fenced).
-  absl::Status Claim();
   // Boots the guest in a record session behind the output-commit gate.
   absl::Status Boot(std::unique_ptr<vmm::Kvm> kvm, vmm::LoadedGuest guest,
                     std::vector<uint8_t> image, vmm::ConsoleOutput console);
-  // Connects to the backup and hands it the machine's state at this point (and the disk in
-  // replicated mode); the log starts here. Returns once the backup holds it: protected.
+  // Connects to the backup, wins the tentative generation once the backup accepted this
+  // primary, and hands it the machine's state at this point (and the disk in replicated
+  // mode); the log starts here. Returns once the backup holds it: protected.
+  // PermissionDenied: the arbiter refused the generation (fenced: this host must not serve);
+  // any other error before the backup's acceptance has taken nothing at the arbiter.
   absl::Status Protect();
   // The run ended at `outcome`: the log's end goes to the backup, and held outputs leave once
   // it acknowledged them (or the backup is lost and this host won the arbiter).

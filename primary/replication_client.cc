@@ -61,6 +61,7 @@ absl::StatusOr<std::unique_ptr<ReplicationClient>> ReplicationClient::Connect(
   hello.mutable_hello()->set_protocol_version(o.protocol_version);
   hello.mutable_hello()->set_vm_id(o.vm_id);
   hello.mutable_hello()->set_generation(o.generation);
+  hello.mutable_hello()->set_node(o.node);
   self->last_heard_ns_.store(SteadyNowNs());
   if (!self->stream_->Write(hello)) {
     return FromGrpc(self->stream_->Finish());

@@ -28,7 +28,8 @@ struct ReplicationClientOptions {
   repl::TlsFiles tls;     // CA, this host's cert and key (the backup requires a client cert)
   bool insecure = false;  // plaintext, no authentication: tests and trusted labs only
   std::string vm_id;
-  uint64_t generation = 0;
+  uint64_t generation = 0;  // Hello.generation: the one the primary claims once accepted
+  std::string node;         // Hello.node: the primary's node name at the arbiter
   uint32_t protocol_version = repl::kProtocolVersion;  // other values: tests only
   std::chrono::milliseconds connect_timeout{2000};     // connect, handshake and HelloReply
   std::chrono::milliseconds heartbeat_interval{100};

@@ -13,7 +13,8 @@ namespace ftd::repl {
 
 // Hello.protocol_version = major << 16 | minor. A new minor may add fields an older peer
 // ignores; anything else is a new major, and a backup accepts only its own major.
-inline constexpr uint32_t kProtocolMajor = 1;
+// 2: Hello.generation is the generation the primary claims once accepted (was: had claimed).
+inline constexpr uint32_t kProtocolMajor = 2;
 inline constexpr uint32_t kProtocolMinor = 0;
 inline constexpr uint32_t MakeProtocolVersion(uint32_t major, uint32_t minor) {
   return major << 16 | (minor & 0xffff);

@@ -1,10 +1,15 @@
-// The split-brain arbiter: generation files, the test-and-set (also across processes),
-// the restarting-primary rule, and refusal of malformed records and specs.
+// The split-brain arbiter: generation files, the test-and-set (also across processes), the
+// start rule of a new primary (which takes nothing; a holder's liveness, robust to pid reuse),
+// the claim once a backup accepted the primary, and refusal of malformed records and specs.
 #include "failover/arbiter.h"
 
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <chrono>
+#include <thread>
 
 #include <cstdio>
 #include <filesystem>
@@ -14,6 +19,7 @@
 #include <vector>
 
 #include "gmock/gmock.h"
+#include "failover/promotion.h"
 #include "gtest/gtest.h"
 #include "tests/unit/failover/temp_dir.h"
 
@@ -181,6 +187,9 @@ TEST(ArbiterTest, MalformedRecordsAreDataLossNamingTheFile) {
       "generation=8\nnode=hostA\nrole=primary\npid=12\nunix_ns=99\n",  // another generation
       good + "node=hostB\n",                                           // repeated key
       good + "color=blue\n",                                           // unknown key
+      good + "boot_id=a\nboot_id=b\n",                                 // repeated identity
+      good + "start_time=soon\n",                                      // not a number
+      good + "machine_id=\n",                                          // empty identity
       "generation=7\nnode=\nrole=primary\npid=12\nunix_ns=99\n",       // empty node
       "generation=7\nnode=hostA\nrole primary\npid=12\nunix_ns=99\n",  // no '='
       std::string(8192, 'x') + "\n",                                   // oversized
@@ -202,47 +211,287 @@ TEST(ArbiterTest, MalformedRecordsAreDataLossNamingTheFile) {
     EXPECT_THAT(record.status().message(), HasSubstr(GenName(7))) << "case " << i;
   }
   // A primary that starts over a malformed current record refuses, and wins nothing.
-  auto claim = arbiter->ClaimForNewPrimary("hostA");
-  ASSERT_FALSE(claim.ok());
-  EXPECT_EQ(claim.status().code(), absl::StatusCode::kDataLoss);
+  auto next = arbiter->NextPrimaryGeneration("hostA");
+  ASSERT_FALSE(next.ok());
+  EXPECT_EQ(next.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(arbiter->ClaimPrimaryGeneration(8, "hostA").code(), absl::StatusCode::kDataLoss);
   EXPECT_FALSE(std::filesystem::exists(tmp.Sub(GenName(8))));
 }
 
-TEST(ArbiterTest, ClaimForNewPrimary) {
+// A record as TryAcquire writes it, for `id`.
+std::string RecordText(uint64_t gen, const std::string& node, const std::string& role,
+                       const ProcessIdentity& id) {
+  std::string text = "generation=" + std::to_string(gen) + "\nnode=" + node + "\nrole=" + role +
+                     "\npid=" + std::to_string(id.pid) + "\nunix_ns=1700000000000000000\n";
+  if (!id.machine_id.empty()) text += "machine_id=" + id.machine_id + "\n";
+  if (!id.boot_id.empty()) text += "boot_id=" + id.boot_id + "\n";
+  return text + "start_time=" + std::to_string(id.start_time) + "\n";
+}
+
+// A child process that wins generation `gen` for `node` and lives until Kill(): another ftd
+// on this machine holding the current generation.
+class HoldingChild {
+ public:
+  HoldingChild(const std::string& dir, uint64_t gen, const std::string& node,
+               const std::string& role) {
+    int ready[2], hold[2];
+    if (pipe(ready) != 0 || pipe(hold) != 0) {
+      ADD_FAILURE() << "pipe";
+      return;
+    }
+    pid_ = fork();
+    if (pid_ == 0) {
+      close(ready[0]);
+      close(hold[1]);
+      auto arbiter = Arbiter::Open("file:" + dir);
+      char ok = arbiter.ok() && (*arbiter)->TryAcquire(gen, node, role).value_or(false) ? 1 : 0;
+      if (write(ready[1], &ok, 1) != 1) _exit(3);
+      char c;
+      while (read(hold[0], &c, 1) > 0) {
+      }
+      _exit(0);
+    }
+    close(ready[1]);
+    close(hold[0]);
+    hold_fd_ = hold[1];
+    char ok = 0;
+    won_ = pid_ > 0 && read(ready[0], &ok, 1) == 1 && ok == 1;
+    close(ready[0]);
+  }
+  ~HoldingChild() {
+    Kill();
+    Reap();
+  }
+  bool won() const { return won_; }
+  pid_t pid() const { return pid_; }
+  // SIGKILL, not reaped: a zombie until Reap().
+  void Kill() {
+    if (pid_ > 0 && !killed_) kill(pid_, SIGKILL);
+    killed_ = true;
+    if (hold_fd_ >= 0) close(hold_fd_);
+    hold_fd_ = -1;
+  }
+  bool IsZombie() const {
+    std::ifstream in("/proc/" + std::to_string(pid_) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t paren = stat.rfind(')');
+    return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
+  }
+  void Reap() {
+    if (pid_ > 0) waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int hold_fd_ = -1;
+  bool won_ = false;
+  bool killed_ = false;
+};
+
+TEST(ArbiterTest, TheStartRuleTakesNothing) {
   TempDir tmp;
   auto arbiter = OpenOrDie(tmp.path());
   ASSERT_NE(arbiter, nullptr);
-  auto first = arbiter->ClaimForNewPrimary("hostA");
-  ASSERT_TRUE(first.ok()) << first.status();
-  EXPECT_EQ(*first, 1u);
+  // Any number of starts that never got a backup's acceptance: nothing is written.
+  for (int i = 0; i < 5; ++i) {
+    auto next = arbiter->NextPrimaryGeneration("hostA");
+    ASSERT_TRUE(next.ok()) << next.status();
+    EXPECT_EQ(*next, 1u);
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(tmp.path()));
+  ASSERT_TRUE(arbiter->ClaimPrimaryGeneration(1, "hostA").ok());
   auto record = arbiter->Read(1);
   ASSERT_TRUE(record.ok()) << record.status();
   EXPECT_EQ(record->node, "hostA");
   EXPECT_EQ(record->role, "primary");
+  // The winner's identity is in the record: this process, this boot, its start time.
+  const ProcessIdentity self = SelfIdentity();
+  EXPECT_EQ(record->pid, static_cast<int64_t>(getpid()));
+  EXPECT_EQ(record->boot_id, self.boot_id);
+  EXPECT_FALSE(record->boot_id.empty());
+  EXPECT_EQ(record->machine_id, self.machine_id);
+  EXPECT_EQ(record->start_time, self.start_time);
+  EXPECT_GT(record->start_time, 0u);
+  EXPECT_EQ(LivenessOf(*record), Liveness::kAlive);
+  EXPECT_EQ(arbiter->ClaimPrimaryGeneration(0, "hostA").code(),
+            absl::StatusCode::kInvalidArgument);
+}
 
-  // The same primary restarting takes the next generation.
-  auto second = arbiter->ClaimForNewPrimary("hostA");
-  ASSERT_TRUE(second.ok()) << second.status();
-  EXPECT_EQ(*second, 2u);
+// The defect this rule fixes: a second `ftd --role primary` for the VM on the node whose ftd
+// holds the current generation took the next one on its way to being refused by the backup,
+// and the backup then could not take over when the real primary died.
+TEST(ArbiterTest, ALiveHolderOnThisNodeRefusesASecondPrimary) {
+  TempDir tmp;
+  auto arbiter = OpenOrDie(tmp.path());
+  ASSERT_NE(arbiter, nullptr);
+  HoldingChild holder(tmp.path(), 1, "hostA", "primary");
+  ASSERT_TRUE(holder.won());
+  for (int i = 0; i < 3; ++i) {  // mistaken starts, one after the other
+    auto next = arbiter->NextPrimaryGeneration("hostA");
+    ASSERT_FALSE(next.ok());
+    EXPECT_EQ(next.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(next.status().message(), HasSubstr("held by a live ftd on this node"));
+    EXPECT_THAT(next.status().message(), HasSubstr("pid " + std::to_string(holder.pid())));
+    auto claim = arbiter->ClaimPrimaryGeneration(2, "hostA");
+    EXPECT_EQ(claim.code(), absl::StatusCode::kFailedPrecondition) << claim;
+  }
+  // Another node is refused as ever, alive or not.
+  auto other = arbiter->NextPrimaryGeneration("hostB");
+  ASSERT_FALSE(other.ok());
+  EXPECT_THAT(other.status().message(), HasSubstr("generation 1 of this VM is held by hostA"));
+  auto current = arbiter->CurrentGeneration();
+  ASSERT_TRUE(current.ok());
+  EXPECT_EQ(*current, 1u);
+  EXPECT_FALSE(std::filesystem::exists(tmp.Sub(GenName(2))));
 
+  // The holder dies: a zombie not yet reaped is dead too. The next primary may start.
+  holder.Kill();
+  for (int i = 0; i < 200 && !holder.IsZombie(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(holder.IsZombie());
+  auto next = arbiter->NextPrimaryGeneration("hostA");
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(*next, 2u);
+  holder.Reap();
+  auto record = arbiter->Read(1);
+  ASSERT_TRUE(record.ok());
+  EXPECT_EQ(LivenessOf(*record), Liveness::kDead);
+  ASSERT_TRUE(arbiter->ClaimPrimaryGeneration(2, "hostA").ok());
+  current = arbiter->CurrentGeneration();
+  ASSERT_TRUE(current.ok());
+  EXPECT_EQ(*current, 2u);
+}
+
+TEST(ArbiterTest, AnotherNodesGenerationRefusesANewPrimary) {
+  TempDir tmp;
+  auto arbiter = OpenOrDie(tmp.path());
+  ASSERT_NE(arbiter, nullptr);
   // hostB's backup went live: hostA must not come back as a second primary.
-  auto backup_won = arbiter->TryAcquire(3, "hostB", "backup");
-  ASSERT_TRUE(backup_won.ok() && *backup_won);
-  auto refused = arbiter->ClaimForNewPrimary("hostA");
+  ASSERT_TRUE(arbiter->TryAcquire(3, "hostB", "backup").value_or(false));
+  auto refused = arbiter->NextPrimaryGeneration("hostA");
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(refused.status().message(), HasSubstr("generation 3 of this VM is held by hostB"));
   EXPECT_THAT(refused.status().message(), HasSubstr("role backup"));
   EXPECT_THAT(refused.status().message(), HasSubstr("fresh arbiter directory"));
+  EXPECT_EQ(arbiter->ClaimPrimaryGeneration(4, "hostA").code(),
+            absl::StatusCode::kFailedPrecondition);
   auto current = arbiter->CurrentGeneration();
   ASSERT_TRUE(current.ok());
   EXPECT_EQ(*current, 3u);
+}
 
-  // hostB, now the live primary, may restart.
-  auto b = arbiter->ClaimForNewPrimary("hostB");
-  ASSERT_TRUE(b.ok()) << b.status();
-  EXPECT_EQ(*b, 4u);
-  EXPECT_TRUE(TempFiles(tmp.path()).empty());
+// Liveness by identity: a pid alone is not enough (pids are reused, machines reboot).
+TEST(ArbiterTest, LivenessSurvivesPidReuseAndReboots) {
+  TempDir tmp;
+  auto arbiter = OpenOrDie(tmp.path());
+  ASSERT_NE(arbiter, nullptr);
+  const ProcessIdentity self = SelfIdentity();
+  ASSERT_FALSE(self.boot_id.empty());
+  ASSERT_GT(self.start_time, 0u);
+  auto next_for_a = [&](const ProcessIdentity& id) {
+    WriteFile(tmp.Sub(GenName(1)), RecordText(1, "hostA", "primary", id));
+    auto record = arbiter->Read(1);
+    EXPECT_TRUE(record.ok()) << record.status();
+    return std::make_pair(record.ok() ? LivenessOf(*record) : Liveness::kUnknown,
+                          arbiter->NextPrimaryGeneration("hostA"));
+  };
+  // A running process with that pid and start time (this one): alive, refused.
+  auto [alive, refused] = next_for_a(self);
+  EXPECT_EQ(alive, Liveness::kAlive);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  // The same pid, another start time: the pid was reused.
+  ProcessIdentity reused = self;
+  reused.start_time += 1;
+  auto [dead, next] = next_for_a(reused);
+  EXPECT_EQ(dead, Liveness::kDead);
+  EXPECT_EQ(next.value_or(0), 2u);
+  // No such process.
+  ProcessIdentity gone = self;
+  gone.pid = 0x3ffffff0;
+  EXPECT_EQ(next_for_a(gone).first, Liveness::kDead);
+  // Another boot of this machine: whatever ran then is gone, even at a live pid.
+  ProcessIdentity rebooted = self;
+  rebooted.boot_id = "00000000-0000-0000-0000-000000000000";
+  auto [before_reboot, after_reboot] = next_for_a(rebooted);
+  if (self.machine_id.empty()) {
+    EXPECT_EQ(before_reboot, Liveness::kUnknown);
+  } else {
+    EXPECT_EQ(before_reboot, Liveness::kDead);
+    // The node name on another machine: nobody here can tell whether it lives.
+    ProcessIdentity elsewhere = self;
+    elsewhere.machine_id = "0123456789abcdef0123456789abcdef";
+    auto [other, refused_elsewhere] = next_for_a(elsewhere);
+    EXPECT_EQ(other, Liveness::kOtherMachine);
+    ASSERT_FALSE(refused_elsewhere.ok());
+    EXPECT_THAT(refused_elsewhere.status().message(), HasSubstr("another machine"));
+  }
+  EXPECT_EQ(after_reboot.value_or(0), 2u);
+  // A record of an older release (no identity) does not stop a new primary, as before.
+  WriteFile(tmp.Sub(GenName(1)),
+            "generation=1\nnode=hostA\nrole=primary\npid=" + std::to_string(getpid()) +
+                "\nunix_ns=1\n");
+  auto legacy = arbiter->Read(1);
+  ASSERT_TRUE(legacy.ok()) << legacy.status();
+  EXPECT_EQ(LivenessOf(*legacy), Liveness::kUnknown);
+  EXPECT_EQ(arbiter->NextPrimaryGeneration("hostA").value_or(0), 2u);
+}
+
+// A primary restarted at once after a crash (Restart=on-failure) while its backup takes over:
+// the start rule lets it try, but the backup wins the generation and the primary's claim fails.
+TEST(ArbiterTest, TheClaimFailsWhenAnotherHostTookAGenerationSince) {
+  TempDir tmp;
+  auto arbiter = OpenOrDie(tmp.path());
+  ASSERT_NE(arbiter, nullptr);
+  ProcessIdentity crashed = SelfIdentity();
+  crashed.pid = 0x3ffffff0;
+  WriteFile(tmp.Sub(GenName(1)), RecordText(1, "hostA", "primary", crashed));
+  auto next = arbiter->NextPrimaryGeneration("hostA");
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(*next, 2u);
+  ASSERT_TRUE(arbiter->TryAcquire(2, "hostB", "backup").value_or(false));  // the backup, live
+  auto claim = arbiter->ClaimPrimaryGeneration(2, "hostA");
+  EXPECT_EQ(claim.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(claim.message(), HasSubstr("arbiter is at generation 2"));
+  EXPECT_THAT(claim.message(), HasSubstr("hostB"));
+  // Not a generation that is not the next one either.
+  EXPECT_EQ(arbiter->ClaimPrimaryGeneration(7, "hostA").code(),
+            absl::StatusCode::kFailedPrecondition);
+  auto record = arbiter->Read(2);
+  ASSERT_TRUE(record.ok());
+  EXPECT_EQ(record->node, "hostB");
+  auto current = arbiter->CurrentGeneration();
+  ASSERT_TRUE(current.ok());
+  EXPECT_EQ(*current, 2u);
+}
+
+// Both sides of a start through Promotion: the primary offers the next generation, the
+// backup accepts that offer, the primary wins it, and the backup takes its state only then.
+TEST(ArbiterTest, PromotionOffersThenClaimsAndTheBackupChecksBoth) {
+  TempDir tmp;
+  const std::string spec = "file:" + tmp.path();
+  auto primary = Promotion::Open(spec, "hostA", "primary");
+  auto backup = Promotion::Open(spec, "hostB", "backup");
+  ASSERT_TRUE(primary.ok() && backup.ok());
+  ASSERT_TRUE((*primary)->PrepareNewPrimary().ok());
+  EXPECT_EQ((*primary)->generation(), 1u);
+  EXPECT_FALSE((*primary)->claimed());
+  EXPECT_EQ((*backup)->CheckNextPrimary(1), "");
+  EXPECT_THAT((*backup)->CheckNextPrimary(2), HasSubstr("generation 2"));
+  EXPECT_THAT((*backup)->CheckClaimed(1, "hostA"), HasSubstr("did not win"));  // not yet
+  EXPECT_TRUE(std::filesystem::is_empty(tmp.path()));
+
+  ASSERT_TRUE((*primary)->ClaimNewPrimary().ok());
+  EXPECT_TRUE((*primary)->claimed());
+  EXPECT_EQ((*backup)->CheckClaimed(1, "hostA"), "");
+  EXPECT_THAT((*backup)->CheckClaimed(1, "hostC"), HasSubstr("not by the primary on hostC"));
+  EXPECT_THAT((*backup)->CheckNextPrimary(1), HasSubstr("stale"));  // the next is 2 now
+  // A second primary on hostA while this one (the holder) lives: refused, nothing taken.
+  auto second = Promotion::Open(spec, "hostA", "primary");
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ((*second)->PrepareNewPrimary().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(std::filesystem::exists(tmp.Sub(GenName(2))));
 }
 
 // 8 processes each try generations 1..20 in the same order, released together: every

@@ -251,7 +251,9 @@ TEST_F(ReplicationTest, WrongMajorVersionGetsRefusalWithReason) {
     ASSERT_TRUE(raw.stream->Read(&reply));
     ASSERT_TRUE(reply.has_hello_reply());
     EXPECT_FALSE(reply.hello_reply().accepted());
-    EXPECT_NE(reply.hello_reply().reason().find("major version 2"), std::string::npos)
+    EXPECT_NE(reply.hello_reply().reason().find(
+                  "major version " + std::to_string(repl::kProtocolMajor + 1)),
+              std::string::npos)
         << reply.hello_reply().reason();
     EXPECT_EQ(reply.hello_reply().protocol_version(), repl::kProtocolVersion);
     EXPECT_EQ(raw.Drain().error_code(), grpc::StatusCode::FAILED_PRECONDITION);
@@ -404,6 +406,22 @@ TEST_F(ReplicationTest, ServerDropsSilentPrimaryAfterTimeout) {
   // The backup cancels the stream: the primary sees CANCELLED, the backup's callback fires.
   EXPECT_EQ(st.error_code(), grpc::StatusCode::CANCELLED) << st.error_message();
   EXPECT_TRUE(server_saw_dead_.load());
+}
+
+// A second backup on the address of a running one must fail to listen, not share the port
+// (gRPC's default SO_REUSEPORT would let the kernel spread new primaries between the two).
+TEST_F(ReplicationTest, SecondServerOnTheSamePortCannotListen) {
+  StartServer();
+  backup::ReplicationServerOptions o;
+  o.listen_address = Target();
+  o.tls = Files("good", "backup");
+  auto second = backup::ReplicationServer::Start(std::move(o), {});
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.status().message().find("cannot listen"), std::string::npos) << second.status();
+  // The first one still serves.
+  auto client = primary::ReplicationClient::Connect(ClientOptions());
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_TRUE((*client)->Close().ok());
 }
 
 TEST_F(ReplicationTest, InsecureModeNeedsNoCertificates) {
