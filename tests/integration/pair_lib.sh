@@ -109,8 +109,9 @@ pfail() {
 # peer timeout ($PAIR_PEER_TIMEOUT_MS overrides it).
 # The disk: $PAIR_DISK_MODE replicated (the default: each role its own image, $f.disk) or
 # shared (both roles one image, $work/$round-shared.disk, as a SAN volume would be).
+# $PAIR_AS names the files instead of ROLE (a second process of a role: its own files).
 start_ftd() {
-  local role=$1 node=$2 f="$work/$round-$1" addr disk_mode=${PAIR_DISK_MODE:-replicated} disk
+  local role=$1 node=$2 f="$work/$round-${PAIR_AS:-$1}" addr disk_mode=${PAIR_DISK_MODE:-replicated} disk
   shift 2
   addr=$(repl_addr "$node")
   disk="$f.disk"
@@ -129,19 +130,20 @@ start_backup() {  # start_backup NODE [ARGS...]: sets backup_pid
 }
 start_primary() {  # start_primary NODE PEER_NODE [ARGS...]: the kv guest; sets primary_pid
   start_ftd primary "$1" --peer "$(repl_addr "$2"):$port" --guest "$kv" --cmdline "ip=$guest/15" \
-    --peer-wait-s 60 --log "$work/$round-primary.log" "${@:3}"
+    --peer-wait-s "${PAIR_PEER_WAIT_S:-60}" --log "$work/$round-${PAIR_AS:-primary}.log" "${@:3}"
   primary_pid=$!
 }
 
-# pair_up NAME: a fresh round: testbed, arbiter dir, backup on B, then primary on A; returns once
-# the guest ($kv; it prints $PAIR_READY_TEXT, default "kv ready") is ready on the primary and
-# the pair is protected.
+# pair_up NAME [FUNC]: a fresh round: testbed, arbiter dir, (FUNC, when given), backup on B, then
+# primary on A; returns once the guest ($kv; it prints $PAIR_READY_TEXT, default "kv ready") is
+# ready on the primary and the pair is protected.
 pair_up() {
   pair_down
   round=$1
   arb="$work/$round.arbiter"
   mkdir -p "$arb"
   "$tb" up >/dev/null || pfail "testbed up"
+  [ -z "${2:-}" ] || "$2"
   start_backup b
   wait_state backup 30 waiting receiving-state replaying
   start_primary a b
