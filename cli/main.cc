@@ -2,6 +2,7 @@
 #include <signal.h>
 
 #include "CLI/CLI.hpp"
+#include "cli/daemon_options.h"
 #include "cli/pair_command.h"
 #include "cli/replay_command.h"
 #include "cli/run_command.h"
@@ -15,6 +16,7 @@ bool DaemonMode(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
     if (a == "--role" || a.rfind("--role=", 0) == 0) return true;
+    if (a == "--config" || a.rfind("--config=", 0) == 0) return true;  // the role may be in it
   }
   return false;
 }
@@ -22,82 +24,29 @@ bool DaemonMode(int argc, char** argv) {
 // `ftd --role primary|backup ...`: the fault-tolerant pair.
 int DaemonMain(int argc, char** argv) {
   CLI::App app{"ftd --role primary|backup: one host of a fault-tolerant VM pair"};
-  ftd::cli::RunOptions run;
-  run.serial_stdin = false;
-  ftd::cli::PairOptions pair;
-  bool verbose = false;
-  app.add_flag("-v,--verbose", verbose, "log what ftd does to standard error");
-  app.add_option("--role", pair.role, "primary (runs the VM) or backup (replays it, takes over)")
-      ->required()
-      ->check(CLI::IsMember({"primary", "backup"}));
-  app.add_option("--peer", pair.peer, "primary: the backup, HOST[:PORT] (port 7411 by default)");
-  app.add_option("--listen", pair.listen, "backup: ADDR[:PORT] to listen on")
-      ->capture_default_str();
-  app.add_option("--guest", run.guest,
-                 "primary: Multiboot image (the backup gets everything from the primary)");
-  app.add_option("--mem", run.mem, "primary: guest RAM, e.g. 64M or 1G")->capture_default_str();
-  app.add_option("--cmdline", run.cmdline, "primary: the guest's Multiboot command line");
-  app.add_option(
-      "--disk", run.disk,
-      "the disk image: primary's image; backup's replica (replicated) or the shared image");
-  app.add_option("--disk-mode", pair.disk_mode,
-                 "replicated (each host its own copy) or shared (one image)")
-      ->capture_default_str();
-  app.add_option("--net", run.net, "none or tap:IFNAME (backup: default as on the primary)")
-      ->capture_default_str();
-  app.add_option("--mac", run.mac, "primary: the virtio-net MAC address")->capture_default_str();
-  app.add_option("--epoch-ms", run.epoch_ms, "primary: guest time between epoch hashes")
-      ->capture_default_str();
-  app.add_option("--log", run.log,
-                 "primary: also write the event log to this file (for ftd replay)");
-  app.add_option("--arbiter", pair.arbiter,
-                 "file:DIR on storage both hosts share (split-brain arbiter)");
-  app.add_option("--node", pair.node, "this host's name at the arbiter (default: the hostname)");
-  app.add_option("--vm-id", pair.vm_id, "the protected VM's name (both sides must agree)")
-      ->capture_default_str();
-  app.add_option("--ca", pair.ca, "the pair's CA certificate (PEM)");
-  app.add_option("--cert", pair.cert, "this host's certificate (PEM)");
-  app.add_option("--key", pair.key, "this host's private key (PEM)");
-  app.add_flag("--insecure", pair.insecure,
-               "plaintext replication without authentication (trusted labs only)");
-  app.add_option("--heartbeat-ms", pair.heartbeat_ms, "heartbeat interval")->capture_default_str();
-  app.add_option("--peer-timeout-ms", pair.peer_timeout_ms, "silence after which the peer is dead")
-      ->capture_default_str();
-  app.add_option("--peer-wait-s", pair.peer_wait_s,
-                 "primary: how long to wait for the backup at start")
-      ->capture_default_str();
-  app.add_option("--max-unacked-entries", pair.max_unacked_entries,
-                 "primary: unacknowledged log entries at which the guest pauses")
-      ->capture_default_str();
-  app.add_option(
-         "--max-lag-entries", pair.max_lag_entries,
-         "primary: entries the backup may hold unreplayed (bounds the failover time; 0: none)")
-      ->capture_default_str();
-  app.add_option("--max-unacked-bytes", pair.max_unacked_bytes,
-                 "primary: unacknowledged log bytes at which the guest pauses")
-      ->capture_default_str();
-  app.add_option("--status-file", pair.status_file,
-                 "where ftd keeps its status (default /run/ftd/ftd-ROLE.status)");
-  app.add_option("--console", run.console, "guest console: stdio or file:PATH")
-      ->capture_default_str();
-  app.add_flag("--stdin,!--no-stdin", run.serial_stdin,
-               "feed standard input to the guest's serial port");
-  app.add_option("--kvm", run.kvm_device, "the KVM device")->capture_default_str();
+  ftd::cli::DaemonFlags f;
+  ftd::cli::AddDaemonOptions(app, f);
   try {
     app.parse(argc, argv);
+  } catch (const CLI::ConfigError& e) {  // names the file and the line
+    std::fprintf(stderr, "ftd: error: %s\n", e.what());
+    return ftd::cli::kExitUsage;
+  } catch (const CLI::FileError& e) {
+    std::fprintf(stderr, "ftd: error: --config: %s\n", e.what());
+    return ftd::cli::kExitNoInput;
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : ftd::cli::kExitUsage;
   }
-  if (verbose) spdlog::set_level(spdlog::level::info);
-  if (pair.role == "primary") {
-    if (run.guest.empty()) {
+  if (f.verbose) spdlog::set_level(spdlog::level::info);
+  if (f.pair.role == "primary") {
+    if (f.run.guest.empty()) {
       std::fprintf(stderr, "ftd: error: --role primary needs --guest IMAGE\n");
       return ftd::cli::kExitUsage;
     }
-    return ftd::cli::PrimaryCommand(run, pair);
+    return ftd::cli::PrimaryCommand(f.run, f.pair);
   }
-  return ftd::cli::BackupCommand(run, pair);
+  return ftd::cli::BackupCommand(f.run, f.pair);
 }
 
 }  // namespace
