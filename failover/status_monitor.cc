@@ -48,6 +48,7 @@ void StatusMonitor::PublishNow() {
     std::fprintf(stderr, "ftd: warning: cannot write the status file: %s\n",
                  std::string(s.message()).c_str());
   }
+  notifier_.Update(r);
 }
 
 }  // namespace ftd::failover

@@ -1,5 +1,6 @@
 // Keeps a role's status file fresh (docs/pair.md "Status"): a thread that writes what
-// `fill` reports every 200 ms, and once more when stopped. `fill` runs on that thread: it
+// `fill` reports every 200 ms, and once more when stopped; each report also goes to systemd
+// (ServiceNotifier: READY, STATUS, WATCHDOG) when ftd runs under it. `fill` runs on that thread: it
 // reads only what the role keeps thread-safe.
 #pragma once
 
@@ -11,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "failover/service_notifier.h"
 #include "status.pb.h"
 
 namespace ftd::failover {
@@ -34,6 +36,7 @@ class StatusMonitor {
   std::condition_variable cv_;
   bool stop_ = false;
   bool warned_ = false;
+  ServiceNotifier notifier_;  // under the write lock
   std::thread thread_;
 };
 

@@ -14,7 +14,7 @@ packages=(
   build-essential cmake ninja-build pkg-config ccache git
   protobuf-compiler libprotobuf-dev libgrpc++-dev protobuf-compiler-grpc
   libssl-dev libgtest-dev libgmock-dev libcli11-dev libabsl-dev
-  libspdlog-dev libfmt-dev libxxhash-dev libzstd-dev zlib1g-dev
+  libspdlog-dev libfmt-dev libxxhash-dev libzstd-dev zlib1g-dev libsystemd-dev systemd
   qemu-system-x86 iproute2 iputils-ping python3 gnuplot-nox gdb
   redis-server redis-tools
   clang libclang-rt-14-dev
