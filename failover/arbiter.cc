@@ -171,20 +171,6 @@ Liveness LivenessOf(const GenerationRecord& record) {
   return Liveness::kAlive;
 }
 
-const char* LivenessName(Liveness l) {
-  switch (l) {
-    case Liveness::kAlive:
-      return "alive";
-    case Liveness::kDead:
-      return "dead";
-    case Liveness::kOtherMachine:
-      return "on another machine";
-    case Liveness::kUnknown:
-      return "unknown";
-  }
-  return "?";
-}
-
 absl::StatusOr<std::unique_ptr<Arbiter>> Arbiter::Open(const std::string& spec) {
   if (!absl::StartsWith(spec, kSpecPrefix) || spec.size() == kSpecPrefix.size()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -274,25 +260,25 @@ absl::StatusOr<GenerationRecord> Arbiter::Read(uint64_t gen) {
       *seen = true;
       return true;
     };
+    auto text = [&](bool* seen, std::string* out) {
+      *out = std::string(value);
+      return once(seen) && !value.empty();
+    };
     bool ok;
     if (key == "generation") {
       ok = once(&have_gen) && ParseNumber(value, &r.generation);
     } else if (key == "node") {
-      ok = once(&have_node) && !value.empty();
-      r.node = std::string(value);
+      ok = text(&have_node, &r.node);
     } else if (key == "role") {
-      ok = once(&have_role) && !value.empty();
-      r.role = std::string(value);
+      ok = text(&have_role, &r.role);
     } else if (key == "pid") {
       ok = once(&have_pid) && ParseNumber(value, &r.pid);
     } else if (key == "unix_ns") {
       ok = once(&have_ns) && ParseNumber(value, &r.unix_ns);
     } else if (key == "machine_id") {
-      ok = once(&have_machine) && !value.empty();
-      r.machine_id = std::string(value);
+      ok = text(&have_machine, &r.machine_id);
     } else if (key == "boot_id") {
-      ok = once(&have_boot) && !value.empty();
-      r.boot_id = std::string(value);
+      ok = text(&have_boot, &r.boot_id);
     } else if (key == "start_time") {
       ok = once(&have_start) && ParseNumber(value, &r.start_time);
     } else {

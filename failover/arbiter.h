@@ -63,7 +63,6 @@ enum class Liveness {
                   // identity is unreadable
 };
 Liveness LivenessOf(const GenerationRecord& record);
-const char* LivenessName(Liveness l);
 
 class Arbiter {
  public:

@@ -218,6 +218,13 @@ TEST(ArbiterTest, MalformedRecordsAreDataLossNamingTheFile) {
   EXPECT_FALSE(std::filesystem::exists(tmp.Sub(GenName(8))));
 }
 
+// The arbiter's current generation (0 and a failure when it cannot be read).
+uint64_t CurrentOf(Arbiter& arbiter) {
+  auto current = arbiter.CurrentGeneration();
+  EXPECT_TRUE(current.ok()) << current.status();
+  return current.value_or(0);
+}
+
 // A record as TryAcquire writes it, for `id`.
 std::string RecordText(uint64_t gen, const std::string& node, const std::string& role,
                        const ProcessIdentity& id) {
@@ -340,9 +347,7 @@ TEST(ArbiterTest, ALiveHolderOnThisNodeRefusesASecondPrimary) {
   auto other = arbiter->NextPrimaryGeneration("hostB");
   ASSERT_FALSE(other.ok());
   EXPECT_THAT(other.status().message(), HasSubstr("generation 1 of this VM is held by hostA"));
-  auto current = arbiter->CurrentGeneration();
-  ASSERT_TRUE(current.ok());
-  EXPECT_EQ(*current, 1u);
+  EXPECT_EQ(CurrentOf(*arbiter), 1u);
   EXPECT_FALSE(std::filesystem::exists(tmp.Sub(GenName(2))));
 
   // The holder dies: a zombie not yet reaped is dead too. The next primary may start.
@@ -358,9 +363,7 @@ TEST(ArbiterTest, ALiveHolderOnThisNodeRefusesASecondPrimary) {
   ASSERT_TRUE(record.ok());
   EXPECT_EQ(LivenessOf(*record), Liveness::kDead);
   ASSERT_TRUE(arbiter->ClaimPrimaryGeneration(2, "hostA").ok());
-  current = arbiter->CurrentGeneration();
-  ASSERT_TRUE(current.ok());
-  EXPECT_EQ(*current, 2u);
+  EXPECT_EQ(CurrentOf(*arbiter), 2u);
 }
 
 TEST(ArbiterTest, AnotherNodesGenerationRefusesANewPrimary) {
@@ -377,9 +380,7 @@ TEST(ArbiterTest, AnotherNodesGenerationRefusesANewPrimary) {
   EXPECT_THAT(refused.status().message(), HasSubstr("fresh arbiter directory"));
   EXPECT_EQ(arbiter->ClaimPrimaryGeneration(4, "hostA").code(),
             absl::StatusCode::kFailedPrecondition);
-  auto current = arbiter->CurrentGeneration();
-  ASSERT_TRUE(current.ok());
-  EXPECT_EQ(*current, 3u);
+  EXPECT_EQ(CurrentOf(*arbiter), 3u);
 }
 
 // Liveness by identity: a pid alone is not enough (pids are reused, machines reboot).
@@ -461,9 +462,7 @@ TEST(ArbiterTest, TheClaimFailsWhenAnotherHostTookAGenerationSince) {
   auto record = arbiter->Read(2);
   ASSERT_TRUE(record.ok());
   EXPECT_EQ(record->node, "hostB");
-  auto current = arbiter->CurrentGeneration();
-  ASSERT_TRUE(current.ok());
-  EXPECT_EQ(*current, 2u);
+  EXPECT_EQ(CurrentOf(*arbiter), 2u);
 }
 
 // Both sides of a start through Promotion: the primary offers the next generation, the
