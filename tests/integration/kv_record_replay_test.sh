@@ -5,7 +5,7 @@
 # three times without the disk (same console output, no divergence, same end point), and go
 # live just before the exit where the `SET x 2` datagram arrived, on a fresh copy of the disk as
 # it was when recording began: the live guest must answer x=1 (the state as of that point) and
-# take new writes. In between, gdb watches kv.nkeys on a replay and reverse-continues to the
+# take new writes. In between, gdb watches svc.kv.nkeys on a replay and reverse-continues to the
 # write that set it.
 #
 #   kv_record_replay_test.sh BUILD_DIR SOURCE_DIR
@@ -56,7 +56,7 @@ done
 echo "replayed 3 times: $line"
 
 # --- A watchpoint on a kv variable under gdb: reverse-continue stops at the write ---------------
-# kv.nkeys goes 0 -> 1 (SET x 1) -> 2 (the load's first key); back from the second change,
+# svc.kv.nkeys goes 0 -> 1 (SET x 1) -> 2 (the load's first key); back from the second change,
 # reverse-continue must stop where the first was written: in put() with instruction
 # granularity; at the first point after it where the KVM traps at points only (PVM's ring 3).
 "$build/ftd" replay --log "$work/kv.log" --guest "$kv" --no-stdin --gdb 127.0.0.1:0 \
@@ -71,8 +71,8 @@ for _ in $(seq 1 300); do
 done
 [ -n "$port" ] || fail "no gdb server: $(cat "$work/gdb-srv.err")"
 timeout 300 gdb -nx -batch -ex "file $kv" -ex "target remote 127.0.0.1:$port" \
-  -ex 'watch kv.nkeys' -ex continue -ex continue -ex 'echo === fwd\n' -ex 'print kv.nkeys' \
-  -ex 'echo === end fwd\n' -ex reverse-continue -ex 'echo === rev\n' -ex 'print kv.nkeys' \
+  -ex 'watch svc.kv.nkeys' -ex continue -ex continue -ex 'echo === fwd\n' -ex 'print svc.kv.nkeys' \
+  -ex 'echo === end fwd\n' -ex reverse-continue -ex 'echo === rev\n' -ex 'print svc.kv.nkeys' \
   -ex 'info symbol $pc' -ex 'echo === end rev\n' -ex 'monitor info' -ex detach >"$work/gdb.out" 2>&1
 for _ in $(seq 1 100); do kill -0 "$dbg_pid" 2>/dev/null || break; sleep 0.1; done
 kill "$dbg_pid" 2>/dev/null; wait "$dbg_pid"; dbg_rc=$?
@@ -80,17 +80,17 @@ kill "$dbg_pid" 2>/dev/null; wait "$dbg_pid"; dbg_rc=$?
 grep -qi "diverge" "$work/gdb-srv.err" && fail "the replay under gdb diverged: $(cat "$work/gdb-srv.err")"
 fwd=$(sed -n '/=== fwd/,/=== end fwd/p' "$work/gdb.out" | sed -n 's/^\$[0-9]* = //p')
 rev=$(sed -n '/=== rev/,/=== end rev/p' "$work/gdb.out" | sed -n 's/^\$[0-9]* = //p' | head -1)
-[ "$rev" = 1 ] || fail "gdb: reverse-continue: kv.nkeys '$rev', expected 1: $(cat "$work/gdb.out")"
+[ "$rev" = 1 ] || fail "gdb: reverse-continue: svc.kv.nkeys '$rev', expected 1: $(cat "$work/gdb.out")"
 if grep -q "^granularity: instructions" "$work/gdb.out"; then
-  [ "$fwd" = 2 ] || fail "gdb: after two watchpoint stops kv.nkeys is '$fwd', expected 2: $(cat "$work/gdb.out")"
+  [ "$fwd" = 2 ] || fail "gdb: after two watchpoint stops svc.kv.nkeys is '$fwd', expected 2: $(cat "$work/gdb.out")"
   sed -n '/=== rev/,/=== end rev/p' "$work/gdb.out" | grep -q "^put " ||
     fail "gdb: reverse-continue did not stop in put() (the writer): $(cat "$work/gdb.out")"
 else
   # Checked at points: a batch of SETs between two points may add several keys at once.
   [ -n "$fwd" ] && [ "$fwd" -ge 2 ] ||
-    fail "gdb (points): after two watchpoint stops kv.nkeys is '$fwd', expected 2 or more: $(cat "$work/gdb.out")"
+    fail "gdb (points): after two watchpoint stops svc.kv.nkeys is '$fwd', expected 2 or more: $(cat "$work/gdb.out")"
 fi
-echo "gdb: watch kv.nkeys, continue x2 = $fwd, reverse-continue = $rev"
+echo "gdb: watch svc.kv.nkeys, continue x2 = $fwd, reverse-continue = $rev"
 
 # --- Go live just before `SET x 2` arrived ----------------------------------------------------
 "$build/ftd" log info "$work/kv.log" --entries >"$work/entries.txt" || fail "ftd log info --entries"
