@@ -197,7 +197,8 @@ int main(int argc, char** argv) {
   static const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
   uint32_t mask = prefix ? 0xffffffffu << (32 - prefix) : 0;
   net_init(&h.nif, mac, ip, mask, 0, &Host::Send, &h);
-  h.st = static_cast<tcp_stack*>(std::calloc(1, sizeof(tcp_stack)));
+  static tcp_stack stack;  // 5 MB: static, like the guest's (no leak for LeakSanitizer)
+  h.st = &stack;
   tcp_init(h.st, &h.nif, static_cast<uint32_t>(seed * 2654435761u), NowMs());
   if (tcp_listen(h.st, static_cast<uint16_t>(echo_port), static_cast<uint16_t>(backlog)) != 0)
     return std::fprintf(stderr, "tcp_tap_host: cannot listen on %d\n", echo_port), 1;
