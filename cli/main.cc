@@ -122,6 +122,13 @@ int main(int argc, char** argv) {
   replay_cmd->add_option("--inspect", run.inspect, "at --until: regs, devices or mem:HEXADDR:LEN");
   replay_cmd->add_option("--go-live-at", run.go_live_at, "switch to real inputs after this exit");
   replay_cmd->add_flag("--go-live", run.go_live, "switch to real inputs at the end of the log");
+  replay_cmd->add_option("--checkpoint-at", run.checkpoint_at,
+                         "save the state at these exits (the first quiet point at or after each) "
+                         "as DIR/exit-N.snap, and replay on")
+      ->delimiter(',');
+  replay_cmd->add_option("--checkpoint-dir", run.checkpoint_dir, "where --checkpoint-at writes");
+  replay_cmd->add_option("--from", run.from,
+                         "replay the rest of the log from a --checkpoint-at snapshot (no --disk)");
   replay_cmd->add_option("--gdb", run.gdb,
                          "serve the gdb remote protocol on [ADDR:]PORT (reverse execution too)");
   replay_cmd->add_option("--assert", run.asserts,

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <algorithm>
 #include <map>
 
 #include "absl/strings/numbers.h"
@@ -15,6 +16,7 @@
 #include "replay/replay_session.h"
 #include "replay/replayer.h"
 #include "vmm/envelope.h"
+#include "vmm/snapshot.h"
 
 namespace ftd::cli {
 namespace {
@@ -57,6 +59,65 @@ int Inspect(vmm::Machine& m, const std::string& what) {
                   "--inspect: expected regs, devices or mem:HEXADDR:LEN (LEN at most 1 MiB)"));
 }
 
+
+// Replays up to each of `opts.checkpoint_at` (sorted) and saves the state at the first
+// quiet point at or after it (no disk request in flight) as DIR/exit-N.snap.
+int WriteCheckpoints(const RunOptions& opts, replay::ReplaySession& rs) {
+  std::vector<uint64_t> at = opts.checkpoint_at;
+  std::sort(at.begin(), at.end());
+  uint64_t written = 0;
+  for (uint64_t want : at) {
+    if (rs.machine().exit_index() >= want) continue;  // a previous one was taken beyond it
+    vmm::RunLimits limits;
+    limits.stop_at_exit_index = want;
+    constexpr int kTries = 10000;  // points to look for a quiet one
+    bool saved = false;
+    for (int i = 0; i < kTries && !saved; ++i) {
+      auto outcome = rs.Run(limits);
+      if (!outcome.ok()) return Fail(CodeFor(outcome.status()), outcome.status());
+      if (outcome->kind != vmm::RunOutcome::Kind::kStoppedAtPoint) {
+        std::fprintf(stderr, "ftd: checkpoints: the replay ended at exit %llu, before exit %llu\n",
+                     static_cast<unsigned long long>(rs.machine().exit_index()),
+                     static_cast<unsigned long long>(want));
+        return written > 0 ? 0 : Fail(kExitUsage, absl::InvalidArgumentError(
+                                                      "--checkpoint-at: beyond the log's end"));
+      }
+      auto snap = rs.SaveCheckpoint();
+      if (snap.ok()) {
+        const std::string path = absl::StrFormat("%s/exit-%u.snap", opts.checkpoint_dir,
+                                                 rs.machine().exit_index());
+        if (auto s = vmm::WriteSnapshotFile(path, *snap); !s.ok()) return Fail(kExitUsage, s);
+        std::fprintf(stderr, "ftd: checkpoint at exit %llu (log entry %llu next): %s\n",
+                     static_cast<unsigned long long>(rs.machine().exit_index()),
+                     static_cast<unsigned long long>(snap->log_next_seq()), path.c_str());
+        ++written;
+        saved = true;
+      } else if (snap.status().code() == absl::StatusCode::kFailedPrecondition) {
+        limits.stop_at_exit_index = rs.machine().exit_index() + 1;  // not quiet: the next point
+      } else {
+        return Fail(kExitInternal, snap.status());
+      }
+    }
+  }
+  return 0;
+}
+
+absl::StatusOr<std::unique_ptr<replay::ReplaySession>> OpenSession(const RunOptions& opts,
+                                                                   replay::LogReader reader,
+                                                                   std::span<const uint8_t> image,
+                                                                   const replay::ReplayOptions& ropt,
+                                                                   std::unique_ptr<vmm::Kvm> kvm,
+                                                                   vmm::ConsoleOutput console) {
+  if (opts.from.empty()) {
+    return replay::ReplaySession::Open(std::move(kvm), std::move(reader), image, ropt,
+                                       std::move(console));
+  }
+  auto snap = vmm::ReadSnapshotFile(opts.from);
+  if (!snap.ok()) return snap.status();
+  return replay::ReplaySession::Resume(std::move(kvm), std::move(reader), *snap,
+                                       std::move(console));
+}
+
 }  // namespace
 
 int ReplayCommand(const RunOptions& opts) {
@@ -66,6 +127,10 @@ int ReplayCommand(const RunOptions& opts) {
   if (opts.go_live_at && opts.until && *opts.until != *opts.go_live_at) {
     return Fail(kExitUsage,
                 absl::InvalidArgumentError("--until and --go-live-at name different points"));
+  }
+  if (!opts.from.empty() && (!opts.disk.empty() || opts.debugging())) {
+    return Fail(kExitUsage, absl::InvalidArgumentError(
+                                "--from replays without a disk and without a debugger"));
   }
   auto reader = replay::LogReader::OpenFile(opts.log);
   if (!reader.ok()) return Fail(CodeFor(reader.status()), reader.status());
@@ -84,9 +149,8 @@ int ReplayCommand(const RunOptions& opts) {
   int code = 0;
   auto kvm = OpenKvm(opts, &code);
   if (!kvm.ok()) return Fail(code, kvm.status());
-  auto session =
-      replay::ReplaySession::Open(std::make_unique<vmm::Kvm>(*std::move(kvm)), *std::move(reader),
-                                  *image, ropt, ConsoleOf(**console));
+  auto session = OpenSession(opts, *std::move(reader), *image, ropt,
+                             std::make_unique<vmm::Kvm>(*std::move(kvm)), ConsoleOf(**console));
   if (!session.ok()) return Fail(CodeFor(session.status()), session.status());
   if (opts.debugging()) {
     int rc = DebugCommand(opts, std::move(*session), *image);
@@ -96,6 +160,16 @@ int ReplayCommand(const RunOptions& opts) {
   replay::ReplaySession& rs = **session;
   vmm::Machine& m = rs.machine();
   ConsoleWriter& cw = **console;
+  if (!opts.from.empty()) {
+    std::fprintf(stderr, "ftd: replay from %s at exit %llu\n", opts.from.c_str(),
+                 static_cast<unsigned long long>(m.exit_index()));
+  }
+  if (!opts.checkpoint_at.empty()) {
+    SetSignalTarget(&m);
+    int rc = WriteCheckpoints(opts, rs);
+    SetSignalTarget(nullptr);
+    if (rc != 0) return rc;
+  }
 
   vmm::RunLimits limits;
   limits.stop_at_exit_index = opts.go_live_at ? opts.go_live_at : opts.until;

@@ -40,6 +40,9 @@ struct RunOptions {
   std::string inspect;                 // replay: regs | devices | mem:ADDR:LEN at the stop
   std::optional<uint64_t> go_live_at;  // replay: switch to real inputs after this exit
   bool go_live = false;                // replay: switch to real inputs at the end of the log
+  std::vector<uint64_t> checkpoint_at;  // replay: save the state at these exits (or just after)
+  std::string checkpoint_dir = ".";     // replay: where --checkpoint-at writes exit-N.snap
+  std::string from;                     // replay: continue from a --checkpoint-at snapshot
   // replay debugging (docs/debug.md)
   std::string gdb;                     // replay: serve gdb on [ADDR:]PORT
   std::vector<std::string> asserts;    // replay: --assert EXPR (repeatable)

@@ -12,6 +12,7 @@ void FillEpoch(const vmm::EpochState& state, uint64_t guest_ns, proto::EpochHash
   out->set_guest_ns(guest_ns);
   out->set_regs(state.regs);
   *out->mutable_devices() = state.devices;
+  *out->mutable_interrupts() = state.interrupts;
   for (const auto& [page, hash] : state.pages) {
     out->add_page_numbers(page);
     out->add_page_hashes(hash);

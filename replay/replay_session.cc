@@ -37,6 +37,43 @@ vmm::ConsoleOutput ReplaySession::Console() {
   };
 }
 
+absl::StatusOr<proto::Snapshot> ReplaySession::SaveCheckpoint() {
+  if (live_) return absl::FailedPreconditionError("checkpoint: the session is live");
+  if (!machine_->CanSaveWithoutWaiting()) {
+    return absl::FailedPreconditionError("checkpoint: not at a quiet point");
+  }
+  auto snap = machine_->Save();
+  if (!snap.ok()) return snap.status();
+  snap->set_log_next_seq(replayer_->next_seq());
+  snap->set_log_entries(replayer_->entries_replayed());
+  snap->set_log_realtime_ns(replayer_->last_realtime_ns());
+  snap->set_log_image_sha256(replayer_->header().config().image_sha256());
+  return snap;
+}
+
+absl::StatusOr<std::unique_ptr<ReplaySession>> ReplaySession::Resume(
+    std::unique_ptr<vmm::Kvm> kvm, LogReader log, const proto::Snapshot& snapshot,
+    vmm::ConsoleOutput console) {
+  const proto::LogHeader header = log.header();
+  if (snapshot.log_image_sha256() != header.config().image_sha256()) {
+    return absl::InvalidArgumentError(
+        "the checkpoint was not taken from a replay of this log (another image)");
+  }
+  auto config = ConfigFromLog(header, HostResources());
+  if (!config.ok()) return config.status();
+  std::unique_ptr<ReplaySession> s(new ReplaySession(std::move(kvm)));
+  s->logged_config_ = *config;
+  s->console_ = std::move(console);
+  auto replayer = std::make_unique<Replayer>(std::move(log));
+  if (auto st = replayer->ResumeAt(snapshot); !st.ok()) return st;
+  Replayer* rp = replayer.get();
+  auto machine = RestoreMachine(*s->kvm_, snapshot, *config, std::move(replayer), s->Console());
+  if (!machine.ok()) return machine.status();
+  s->machine_ = std::move(*machine);
+  s->replayer_ = rp;
+  return s;
+}
+
 absl::StatusOr<std::unique_ptr<ReplayCheckpoint>> ReplaySession::TakeCheckpoint() {
   if (live_) return absl::FailedPreconditionError("checkpoint: the session is live");
   if (!machine_->CanSaveWithoutWaiting()) {

@@ -81,6 +81,16 @@ class ReplaySession {
   // here without waiting for the host (between points, a disk request in flight) or the log
   // cannot be read twice (a stream); the caller tries again at a later point.
   absl::StatusOr<std::unique_ptr<ReplayCheckpoint>> TakeCheckpoint();
+  // The same state as a self-contained snapshot (its log_* fields say where in the log it
+  // stands), for `Resume` in another process: `ftd replay --checkpoint-at`.
+  absl::StatusOr<proto::Snapshot> SaveCheckpoint();
+  // A replay of `log` from a checkpoint `SaveCheckpoint` wrote for it: the machine restored
+  // from the snapshot, the log read on from the entry after it. No disk: reads come from the
+  // log (a disk copy would have to be the disk as of the checkpoint, which nothing records).
+  static absl::StatusOr<std::unique_ptr<ReplaySession>> Resume(std::unique_ptr<vmm::Kvm> kvm,
+                                                               LogReader log,
+                                                               const proto::Snapshot& snapshot,
+                                                               vmm::ConsoleOutput console);
   // Goes back (or forward) to `checkpoint`: a new machine from its snapshot, replaying on
   // from its position; the old machine is gone (take machine() again).
   absl::Status RestoreCheckpoint(const ReplayCheckpoint& checkpoint);

@@ -105,6 +105,12 @@ std::string DiffEpoch(const proto::EpochHash& rec, const proto::EpochHash& rep) 
   google::protobuf::util::MessageDifferencer d;
   d.ReportDifferencesToString(&devs);
   if (!d.Compare(rec.devices(), rep.devices())) parts.push_back("devices:\n" + devs);
+  if (rec.has_interrupts()) {  // logs of older versions have none
+    std::string irq;
+    google::protobuf::util::MessageDifferencer di;
+    di.ReportDifferencesToString(&irq);
+    if (!di.Compare(rec.interrupts(), rep.interrupts())) parts.push_back("interrupts:\n" + irq);
+  }
   // Pages: every page the recording saw written, hashed as it is now in the replay.
   std::vector<std::string> pages;
   size_t differing = 0;
@@ -147,6 +153,43 @@ std::unique_ptr<Replayer> Replayer::Clone() const {
   r->epochs_ = epochs_;
   r->status_ = status_;
   return r;
+}
+
+uint64_t Replayer::next_seq() const {
+  const proto::LogEntry* h = Head();
+  return h != nullptr ? h->seq() : last_seq_.load(std::memory_order_acquire) + 1;
+}
+
+absl::Status Replayer::ResumeAt(const proto::Snapshot& snap) {
+  const uint64_t want = snap.log_next_seq();
+  if (want == 0) return absl::InvalidArgumentError("the snapshot is not a replay checkpoint");
+  for (const proto::LogEntry* h = Head(); h != nullptr && h->seq() < want; h = Head()) {
+    if (h->exit_index() > snap.exit_index()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "the checkpoint at exit %u expects entry %u next, but the log has entry %u at exit %u "
+          "before it: the checkpoint is of another log",
+          snap.exit_index(), want, h->seq(), h->exit_index()));
+    }
+    last_seq_.store(h->seq(), std::memory_order_release);
+    head_.reset();
+  }
+  const proto::LogEntry* h = Head();
+  if (h == nullptr ? last_seq_.load() + 1 != want : h->seq() != want) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "the checkpoint expects log entry %u next; the log %s", want,
+        h == nullptr ? absl::StrFormat("ends after entry %u", last_seq_.load())
+                     : absl::StrFormat("has entry %u there", h->seq())));
+  }
+  if (h != nullptr && h->exit_index() < snap.exit_index()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "the checkpoint is at exit %u, but the log's entry %u is at exit %u before it",
+        snap.exit_index(), want, h->exit_index()));
+  }
+  exit_index_ = snap.exit_index();
+  last_guest_ns_ = snap.guest_time_ns();
+  last_realtime_ns_ = snap.log_realtime_ns();
+  entries_ = snap.log_entries();
+  return absl::OkStatus();
 }
 
 const proto::LogEntry* Replayer::Head() const {

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "replay/log_file.h"
+#include "snapshot.pb.h"
 #include "vmm/input_source.h"
 
 namespace ftd::replay {
@@ -26,6 +27,13 @@ class Replayer final : public vmm::InputSource {
   std::unique_ptr<Replayer> Clone() const;
 
   const proto::LogHeader& header() const { return header_; }
+  // Continues the log where a checkpoint of it was taken (`snapshot`'s log_* fields, written
+  // by a replay of this log): skips the entries before it and takes its position and clocks.
+  // kInvalidArgument when the log does not reach it or disagrees with it.
+  absl::Status ResumeAt(const proto::Snapshot& snapshot);
+  // The seq of the next entry to replay (the last one + 1 at the end of the log).
+  uint64_t next_seq() const;
+  int64_t last_realtime_ns() const { return last_realtime_ns_; }
   vmm::Clock& clock() override { return clock_; }
   uint64_t GuestTimeNs() override { return last_guest_ns_; }
   absl::Status AtPoint(uint64_t exit_index) override;

@@ -25,6 +25,7 @@ struct EpochState {
   uint64_t exit_index = 0;
   std::string regs;  // struct kvm_regs followed by struct kvm_sregs, raw
   proto::DeviceStates devices;
+  proto::InterruptState interrupts;  // what decides interrupt delivery at this point
   // Pages written since the previous epoch (KVM's dirty log plus the VMM's own writes),
   // ascending, each with the XXH3-64 hash of its content now.
   std::vector<std::pair<uint64_t, uint64_t>> pages;

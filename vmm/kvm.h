@@ -72,6 +72,22 @@ class Vcpu {
   bool ReadyForInterrupt() const {
     return run_->ready_for_interrupt_injection && (run_->if_flag != 0);
   }
+  // kvm_run's flags from the last exit, as the next point reads them (KVM only writes them,
+  // at each exit): what a restored vCPU must see before its first run (vcpu_state.h).
+  struct ExitFlags {
+    bool ready_for_interrupt = false;
+    bool if_flag = false;
+    bool window_requested = false;
+  };
+  ExitFlags exit_flags() const {
+    return {run_->ready_for_interrupt_injection != 0, run_->if_flag != 0,
+            run_->request_interrupt_window != 0};
+  }
+  void RestoreExitFlags(const ExitFlags& f) {
+    run_->ready_for_interrupt_injection = f.ready_for_interrupt ? 1 : 0;
+    run_->if_flag = f.if_flag ? 1 : 0;
+    run_->request_interrupt_window = f.window_requested ? 1 : 0;
+  }
   absl::Status InjectInterrupt(uint8_t vector);
   // Makes the next (or current, if set from a signal handler) KVM_RUN return at once.
   void SetImmediateExit(bool on) { run_->immediate_exit = on ? 1 : 0; }

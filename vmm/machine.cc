@@ -11,6 +11,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "spdlog/spdlog.h"
 #include "vmm/block/deferred_backend.h"
@@ -27,6 +28,7 @@
 #include "vmm/multiboot.h"
 #include "vmm/net/net_backend.h"
 #include "vmm/vcpu_state.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "vmm/sparse_image.h"
 #include "xxhash.h"
 
@@ -55,6 +57,10 @@ absl::StatusOr<proto::Snapshot> Machine::SaveState() {
   if (!vcpu.ok()) return vcpu.status();
   *snap.mutable_vcpu() = std::move(*vcpu);
   SaveDevices(snap.mutable_devices(), /*include_blk=*/true);
+  auto check = CaptureVisibleState(/*include_blk=*/true);
+  if (!check.ok()) return check.status();
+  *snap.mutable_restore_check() = std::move(*check);
+  snap.set_point_processed(!at_point_);
   snap.set_exit_index(exit_index_);
   snap.set_guest_time_ns(input_->GuestTimeNs());
   // The memfd's holes are pages nobody ever wrote: left out without touching them.
@@ -328,18 +334,12 @@ absl::StatusOr<EpochState> Machine::CaptureEpochState(const std::vector<uint64_t
 absl::StatusOr<EpochState> Machine::CaptureState(const std::vector<uint64_t>& also_pages) {
   EpochState st;
   st.exit_index = exit_index_;
-  auto regs = vcpu_.GetRegs();
-  if (!regs.ok()) return regs.status();
-  auto sregs = vcpu_.GetSregs();
-  if (!sregs.ok()) return sregs.status();
-  // RF and TF are a debugger's (KVM sets them to step or resume from a breakpoint; our
-  // guests never do): an epoch leaves them out, so a replay under gdb hashes as recorded.
-  kvm_regs hashed = *regs;
-  hashed.rflags &= ~((1ull << 16) | (1ull << 8));
-  st.regs.assign(reinterpret_cast<const char*>(&hashed), sizeof(kvm_regs));
-  st.regs.append(reinterpret_cast<const char*>(&*sregs), sizeof(kvm_sregs));
   // A disk request in flight is not in the device's saved state; the epoch covers the rest.
-  SaveDevices(&st.devices, /*include_blk=*/blk_ && blk_->in_flight() == 0);
+  auto visible = CaptureVisibleState(/*include_blk=*/blk_ && blk_->in_flight() == 0);
+  if (!visible.ok()) return visible.status();
+  st.regs = std::move(*visible->mutable_regs());
+  st.devices = std::move(*visible->mutable_devices());
+  st.interrupts = std::move(*visible->mutable_interrupts());
   auto kvm_dirty = vm_.GetDirtyLog(kRamSlot, memory_.size());
   if (!kvm_dirty.ok()) return kvm_dirty.status();
   std::vector<uint64_t> pages = memory_.TakeVmmDirtyPages();
@@ -358,6 +358,53 @@ absl::StatusOr<EpochState> Machine::CaptureState(const std::vector<uint64_t>& al
     st.pages.emplace_back(p, XXH3_64bits(memory_.host() + p * kPageSize, kPageSize));
   }
   return st;
+}
+
+absl::StatusOr<proto::RestoreCheck> Machine::CaptureVisibleState(bool include_blk) {
+  proto::RestoreCheck out;
+  auto regs = vcpu_.GetRegs();
+  if (!regs.ok()) return regs.status();
+  auto sregs = vcpu_.GetSregs();
+  if (!sregs.ok()) return sregs.status();
+  // RF and TF are a debugger's (KVM sets them to step or resume from a breakpoint; our
+  // guests never do): an epoch leaves them out, so a replay under gdb hashes as recorded.
+  kvm_regs hashed = *regs;
+  hashed.rflags &= ~((1ull << 16) | (1ull << 8));
+  std::string bytes(reinterpret_cast<const char*>(&hashed), sizeof(kvm_regs));
+  bytes.append(reinterpret_cast<const char*>(&*sregs), sizeof(kvm_sregs));
+  out.set_regs(std::move(bytes));
+  SaveDevices(out.mutable_devices(), include_blk);
+  auto irq = CaptureInterruptState(vcpu_);
+  if (!irq.ok()) return irq.status();
+  *out.mutable_interrupts() = std::move(*irq);
+  return out;
+}
+
+absl::Status Machine::CheckRestored(const proto::RestoreCheck& saved) {
+  auto now = CaptureVisibleState(/*include_blk=*/true);
+  if (!now.ok()) return now.status();
+  std::string what;
+  if (now->regs() != saved.regs()) {
+    const std::string& a = saved.regs();
+    const std::string& b = now->regs();
+    size_t i = 0;
+    while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+    what += absl::StrFormat("  %s, from byte %u\n", i < sizeof(kvm_regs) ? "kvm_regs" : "kvm_sregs",
+                            i < sizeof(kvm_regs) ? i : i - sizeof(kvm_regs));
+  }
+  google::protobuf::util::MessageDifferencer d;
+  std::string diff;
+  d.ReportDifferencesToString(&diff);
+  if (!d.Compare(saved.devices(), now->devices())) what += "  devices: " + diff;
+  diff.clear();
+  google::protobuf::util::MessageDifferencer di;
+  di.ReportDifferencesToString(&diff);
+  if (!di.Compare(saved.interrupts(), now->interrupts())) what += "  interrupts: " + diff;
+  if (what.empty()) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat(
+      "restore: the restored machine differs from the saved one (state not restored "
+      "identically):\n",
+      what));
 }
 
 absl::Status Machine::SetDebug(DebugRequest request) {
@@ -460,6 +507,10 @@ absl::StatusOr<std::unique_ptr<InputSource>> Machine::GoLive(std::unique_ptr<Inp
   if (auto s = CompletePendingIo(); !s.ok()) return s;
   std::unique_ptr<InputSource> replayed = SwapInput(std::move(live));
   if (image) {
+    {
+      std::lock_guard l(disk_map_mu_);
+      image->set_dirty_map(disk_map_.get());  // before the handed-over writes
+    }
     disk_ = std::move(image);
     blk_->set_backend(disk_.get());
     if (replay_disk_) static_cast<DeferredBlockBackend*>(replay_disk_.get())->HandOver(*disk_);
@@ -469,6 +520,42 @@ absl::StatusOr<std::unique_ptr<InputSource>> Machine::GoLive(std::unique_ptr<Inp
   config_.input_timing = MachineConfig::InputTiming::kAnyExit;
   at_point_ = true;
   return replayed;
+}
+
+absl::Status Machine::BeginDiskGeneration(uint64_t generation) {
+  std::lock_guard l(disk_map_mu_);
+  if (!disk_map_) {
+    if (!blk_ || config_.disk_path.empty() || config_.disk_read_only) {
+      return absl::FailedPreconditionError("disk map: the machine writes no disk image");
+    }
+    if (config_.backends == MachineConfig::Backends::kLog && !config_.replay_writes_disk) {
+      return absl::FailedPreconditionError(
+          "disk map: the disk is shared with a live primary, this machine does not write it");
+    }
+    const uint64_t size = disk_geometry()->capacity_bytes;
+    auto map = DirtyBlockMap::OpenOrCreate(config_.disk_path, size);
+    if (!map.ok()) {
+      // Never trusted: a new lineage starts, so no partner's replica matches it (full copy).
+      spdlog::warn("{}; starting a new map", std::string(map.status().message()));
+      map = DirtyBlockMap::Create(config_.disk_path, size, DirtyBlockMap::NewLineage());
+      if (!map.ok()) {
+        // Untracked from here: no map may stay that a later rejoin could believe.
+        if (auto d = DirtyBlockMap::Discard(config_.disk_path); !d.ok())
+          return absl::InternalError(absl::StrCat(map.status().message(), "; ", d.message()));
+        return map.status();
+      }
+    }
+    disk_map_ = std::move(*map);
+    if (disk_) disk_->set_dirty_map(disk_map_.get());
+    if (replay_disk_)
+      static_cast<DeferredBlockBackend*>(replay_disk_.get())->set_dirty_map(disk_map_.get());
+  }
+  return disk_map_->BeginGeneration(generation);
+}
+
+DirtyBlockMap* Machine::disk_map() {
+  std::lock_guard l(disk_map_mu_);
+  return disk_map_.get();
 }
 
 }  // namespace ftd::vmm

@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "snapshot.pb.h"
+#include "vmm/block/dirty_map.h"
 #include "vmm/bus.h"
 #include "vmm/clock.h"
 #include "vmm/devices/virtio_blk.h"
@@ -174,6 +175,14 @@ class Machine {
   // over as the input source, the real disk (config().disk_path) and network back ends take
   // over, requests the log left unfinished are issued again. Returns the replaying source.
   absl::StatusOr<std::unique_ptr<InputSource>> GoLive(std::unique_ptr<InputSource> live);
+  // Replicated disks (docs/pair.md "Incremental disk for a rejoin"): from now on every write
+  // the machine makes to its disk image (config().disk_path) is recorded durably in the
+  // image's dirty-block map under `generation` before it is issued, the real disk's and a
+  // replay's copy's alike. The first call opens the map, or creates it (a new lineage) when
+  // there is none or it cannot be trusted. Thread-safe; the machine owns the map.
+  absl::Status BeginDiskGeneration(uint64_t generation);
+  // The disk's dirty-block map once BeginDiskGeneration opened it, else nullptr.
+  DirtyBlockMap* disk_map();
   // The state an epoch hash covers, at the current point (dirty pages since the last call).
   absl::StatusOr<EpochState> CaptureEpochState(const std::vector<uint64_t>& also_pages = {});
   InputSource& input() { return *input_; }
@@ -225,6 +234,11 @@ class Machine {
   absl::Status ProcessPoint();
   absl::StatusOr<proto::Snapshot> SaveState();
   absl::StatusOr<EpochState> CaptureState(const std::vector<uint64_t>& also_pages);
+  // Registers as an epoch hashes them, devices and interrupt state: what an epoch and a
+  // snapshot's restore check compare.
+  absl::StatusOr<proto::RestoreCheck> CaptureVisibleState(bool include_blk);
+  // Restore's last step: the new machine must look exactly like the saved one.
+  absl::Status CheckRestored(const proto::RestoreCheck& saved);
   // Takes a new point: tells the input source, then checks its status.
   absl::Status EnterPoint();
   absl::Status Setup();
@@ -270,6 +284,9 @@ class Machine {
   std::unique_ptr<DebugExit> debug_exit_;
   // Back ends before the devices that use them; both after events_, which their threads
   // post to (and ~Machine stops the back-end threads first, while the kicker still lives).
+  // The disk's dirty-block map (BeginDiskGeneration), before the back ends that record in it.
+  std::mutex disk_map_mu_;  // opening the map and handing it to the back ends
+  std::unique_ptr<DirtyBlockMap> disk_map_;
   std::unique_ptr<RawImage> disk_;
   std::unique_ptr<BlockBackend> replay_disk_;  // replay: takes requests, the log completes them
   std::unique_ptr<BlockBackend> gated_disk_;   // output commit: requests wait for release

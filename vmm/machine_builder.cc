@@ -372,8 +372,12 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Restore(const Kvm& kvm,
   if (auto s = RestoreVcpu(snap.vcpu(), m->vcpu_); !s.ok()) return s;
   m->exit_index_ = snap.exit_index();
   m->published_exit_index_.store(m->exit_index_, std::memory_order_relaxed);
+  m->at_point_ = !snap.point_processed();
   const std::string& in = snap.pending_serial_input();
   m->serial_input_.assign(in.begin(), in.end());
+  if (snap.has_restore_check()) {
+    if (auto s = m->CheckRestored(snap.restore_check()); !s.ok()) return s;
+  }
   return m;
 }
 

@@ -129,7 +129,10 @@ absl::StatusOr<proto::VcpuState> SaveVcpu(const Kvm& kvm, const Vcpu& vcpu) {
     e->set_index(index);
     e->set_data(m.entry.data);
   }
-  st.set_request_interrupt_window(const_cast<Vcpu&>(vcpu).run()->request_interrupt_window != 0);
+  const Vcpu::ExitFlags flags = vcpu.exit_flags();
+  st.set_request_interrupt_window(flags.window_requested);
+  st.set_ready_for_interrupt(flags.ready_for_interrupt);
+  st.set_if_flag(flags.if_flag);
   return st;
 }
 
@@ -177,8 +180,27 @@ absl::Status RestoreVcpu(const proto::VcpuState& st, Vcpu& vcpu) {
   if (auto s = vcpu.Ioctl(KVM_SET_VCPU_EVENTS, &events, "KVM_SET_VCPU_EVENTS"); !s.ok()) return s;
   if (auto s = vcpu.Ioctl(KVM_SET_DEBUGREGS, &dregs, "KVM_SET_DEBUGREGS"); !s.ok()) return s;
   if (auto s = vcpu.Ioctl(KVM_SET_MP_STATE, &mp, "KVM_SET_MP_STATE"); !s.ok()) return s;
-  vcpu.RequestInterruptWindow(st.request_interrupt_window());
+  vcpu.RestoreExitFlags({st.ready_for_interrupt(), st.if_flag(), st.request_interrupt_window()});
   return absl::OkStatus();
+}
+
+absl::StatusOr<proto::InterruptState> CaptureInterruptState(const Vcpu& vcpu) {
+  kvm_vcpu_events ev{};
+  if (auto s = vcpu.Ioctl(KVM_GET_VCPU_EVENTS, &ev, "KVM_GET_VCPU_EVENTS"); !s.ok()) return s;
+  const Vcpu::ExitFlags flags = vcpu.exit_flags();
+  proto::InterruptState out;
+  out.set_ready_for_injection(flags.ready_for_interrupt);
+  out.set_if_flag(flags.if_flag);
+  out.set_window_requested(flags.window_requested);
+  out.set_interrupt_injected(ev.interrupt.injected != 0);
+  out.set_interrupt_vector(ev.interrupt.injected != 0 ? ev.interrupt.nr : 0);
+  out.set_interrupt_shadow(ev.interrupt.shadow);
+  out.set_nmi_injected(ev.nmi.injected != 0);
+  out.set_nmi_pending(ev.nmi.pending != 0);
+  out.set_nmi_masked(ev.nmi.masked != 0);
+  out.set_exception_injected(ev.exception.injected != 0);
+  out.set_exception_vector(ev.exception.injected != 0 ? ev.exception.nr : 0);
+  return out;
 }
 
 }  // namespace ftd::vmm

@@ -50,12 +50,14 @@ stop_bg() {
   printf -v "$1" '%s' ''
 }
 
-# record_kv LOG DISK NAME: `ftd record` the kv guest on host A (the disk, the tap), console to
-# $work/NAME.out and ftd's messages to $work/NAME.err; sets ftd_pid (`ip netns exec` execs
-# ftd itself) and returns once the guest said "kv ready" (fails after 60 s).
+# record_kv LOG DISK NAME [FTD-RECORD-OPTION...]: `ftd record` the kv guest on host A (the
+# disk, the tap), console to $work/NAME.out and ftd's messages to $work/NAME.err; sets ftd_pid
+# (`ip netns exec` execs ftd itself) and returns once the guest said "kv ready" (fails after
+# 60 s).
 record_kv() {
   ip netns exec "$FTD_TESTBED_PREFIX-a" "$build/ftd" record --guest "$build/guest/kv.elf" --log "$1" \
-    --disk "$2" --net tap:ftdtap0 --cmdline "ip=$guest/15" --no-stdin >"$work/$3.out" 2>"$work/$3.err" &
+    --disk "$2" --net tap:ftdtap0 --cmdline "ip=$guest/15" --no-stdin "${@:4}" \
+    >"$work/$3.out" 2>"$work/$3.err" &
   ftd_pid=$!
   for _ in $(seq 1 120); do
     grep -q "kv ready" "$work/$3.out" && return 0
