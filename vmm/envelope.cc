@@ -76,6 +76,22 @@ absl::StatusOr<std::span<const uint8_t>> UnwrapEnvelope(const EnvelopeKind& kind
   return payload;
 }
 
+absl::Status PwriteAll(int fd, std::span<const uint8_t> data, uint64_t offset,
+                       std::string_view what) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n =
+        pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      return absl::InternalError(absl::StrFormat("writing %s at offset %u: %s", what, offset + done,
+                                                 n == 0 ? "no progress" : strerror(errno)));
+    }
+    done += static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status WriteFileAtomically(const std::string& path, std::span<const uint8_t> data) {
   std::string tmp = path + ".tmp";
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

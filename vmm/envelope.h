@@ -54,6 +54,10 @@ absl::StatusOr<std::span<const uint8_t>> UnwrapEnvelope(const EnvelopeKind& kind
                                                         std::span<const uint8_t> file,
                                                         std::string_view what);
 
+// Writes all of `data` at `offset` of `fd` (retrying short writes and EINTR); `what` names
+// the file in the error.
+absl::Status PwriteAll(int fd, std::span<const uint8_t> data, uint64_t offset,
+                       std::string_view what);
 absl::Status WriteFileAtomically(const std::string& path, std::span<const uint8_t> data);
 absl::StatusOr<std::vector<uint8_t>> ReadWholeFile(const std::string& path, uint64_t max_size);
 

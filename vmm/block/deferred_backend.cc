@@ -29,17 +29,10 @@ DeferredBlockBackend::~DeferredBlockBackend() {
 
 void DeferredBlockBackend::Submit(BlockRequest request) {
   if (fd_ >= 0 && request.kind == BlockRequest::Kind::kWrite) {
-    size_t off = 0;
-    while (off < request.data.size()) {
-      ssize_t n = pwrite(fd_, request.data.data() + off, request.data.size() - off,
-                         static_cast<off_t>(request.offset + off));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        spdlog::warn("replay: writing the disk copy failed at offset {}: {}", request.offset + off,
-                     strerror(errno));
-        break;
-      }
-      off += static_cast<size_t>(n);
+    if (auto s =
+            WriteTracked(fd_, dirty_map_.load(), request.offset, request.data, "the disk copy");
+        !s.ok()) {
+      spdlog::warn("replay: writing the disk copy failed: {}", std::string(s.message()));
     }
   }
   uint64_t id = request.id;

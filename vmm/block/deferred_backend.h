@@ -4,12 +4,14 @@
 // requests the log has not completed yet are handed to the real back end then.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "vmm/block/dirty_map.h"
 #include "vmm/devices/virtio_blk.h"
 
 namespace ftd::vmm {
@@ -21,6 +23,9 @@ class DeferredBlockBackend final : public BlockBackend {
   ~DeferredBlockBackend() override;
 
   void Submit(BlockRequest request) override;
+  // Writes to the copy are recorded in `map` (not owned; it must outlive this back end) before
+  // they are issued.
+  void set_dirty_map(DirtyBlockMap* map) { dirty_map_.store(map); }
   // The log completed request `id`.
   void Completed(uint64_t id) { outstanding_.erase(id); }
   // Go-live: issues every request the log left unfinished to `real`, in order.
@@ -30,6 +35,7 @@ class DeferredBlockBackend final : public BlockBackend {
  private:
   explicit DeferredBlockBackend(int fd) : fd_(fd) {}
   int fd_;
+  std::atomic<DirtyBlockMap*> dirty_map_{nullptr};
   std::map<uint64_t, BlockRequest> outstanding_;  // by id (ids grow in submission order)
 };
 

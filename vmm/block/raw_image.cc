@@ -101,20 +101,15 @@ BlockCompletionEvent RawImage::Execute(BlockRequest& r) {
       }
       return ev;
     }
-    case BlockRequest::Kind::kWrite: {
-      size_t done = 0;
-      while (done < r.data.size()) {
-        ssize_t n = pwrite(fd_, r.data.data() + done, r.data.size() - done,
-                           static_cast<off_t>(r.offset + done));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-          if (n == 0) errno = EIO;
-          return fail("write");
-        }
-        done += static_cast<size_t>(n);
+    case BlockRequest::Kind::kWrite:
+      // The dirty-block map first: a write it does not name must never reach the image.
+      if (auto s = WriteTracked(fd_, dirty_map_.load(), r.offset, r.data, "the disk image");
+          !s.ok()) {
+        spdlog::warn("virtio-blk: write at offset {} failed: {}", r.offset,
+                     std::string(s.message()));
+        ev.status = kVirtioBlkSIoErr;
       }
       return ev;
-    }
     case BlockRequest::Kind::kFlush:
       if (config_.read_only) return ev;  // nothing to write back
       if (fdatasync(fd_) != 0) return fail("flush");

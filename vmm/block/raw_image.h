@@ -4,6 +4,7 @@
 // vCPU thread never waits for the disk.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -13,6 +14,7 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "vmm/block/dirty_map.h"
 #include "vmm/devices/virtio_blk.h"
 #include "vmm/host_events.h"
 
@@ -30,6 +32,10 @@ class RawImage final : public BlockBackend {
 
   void Submit(BlockRequest request) override;
 
+  // From now on each write is recorded in `map` (not owned; it must outlive the image)
+  // before the I/O thread issues it. Thread-safe.
+  void set_dirty_map(DirtyBlockMap* map) { dirty_map_.store(map); }
+
   // What the guest sees: capacity, RO flag and the GET_ID serial.
   VirtioBlkConfig config() const { return config_; }
 
@@ -41,6 +47,7 @@ class RawImage final : public BlockBackend {
   int fd_;
   VirtioBlkConfig config_;
   HostEventQueue* events_;
+  std::atomic<DirtyBlockMap*> dirty_map_{nullptr};
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<BlockRequest> queue_;  // guarded by mu_

@@ -15,9 +15,11 @@
 
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
+#include "spdlog/sinks/ringbuffer_sink.h"
 #include "spdlog/spdlog.h"
 #include "tests/unit/devices/test_util.h"
 #include "tests/unit/virtio/virtio_driver.h"
+#include "vmm/block/dirty_map.h"
 #include "vmm/block/raw_image.h"
 #include "vmm/devices/virtio_blk.h"
 #include "vmm/devices/virtio_net.h"
@@ -531,6 +533,36 @@ TEST_F(BlkTest, OutOfBoundsAndMalformedRequestsFail) {
   EXPECT_EQ(n, 6);
   EXPECT_EQ(drv_->UsedElem(0, n - 1).second, 0u);
   EXPECT_FALSE(blk_->transport()->status() & kVirtioStatusNeedsReset);
+}
+
+// A tracked disk (docs/pair.md "Incremental disk for a rejoin"): the guest's writes are in
+// the map; a write beyond the end still gets the device's own error and touches no map.
+TEST_F(BlkTest, TrackedWritesAreMarkedAndBadOnesStillFail) {
+  auto map = DirtyBlockMap::OpenOrCreate(path_, 64 * 512);
+  ASSERT_TRUE(map.ok()) << map.status();
+  ASSERT_TRUE((*map)->BeginGeneration(1).ok());
+  image_->set_dirty_map(map->get());
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(16);
+  spdlog::default_logger()->sinks().push_back(sink);
+  spdlog::set_level(spdlog::level::warn);
+  Request(kVirtioBlkTOut, 63, 512, false);  // the last sector: block 7
+  Settle();
+  EXPECT_EQ(Status(), kVirtioBlkSOk);
+  Request(kVirtioBlkTOut, 63, 1024, false);  // crosses the end
+  EXPECT_EQ(Status(), kVirtioBlkSIoErr);
+  EXPECT_EQ(blk_->in_flight(), 0u);  // refused by the device, never submitted
+  spdlog::default_logger()->sinks().pop_back();
+  spdlog::set_level(spdlog::level::err);
+  const std::vector<std::string> logged = sink->last_formatted();
+  ASSERT_EQ(logged.size(), 1u);
+  EXPECT_NE(logged[0].find("request beyond the disk's capacity at sector: 63"), std::string::npos)
+      << logged[0];
+  auto blocks = (*map)->BlocksOf(1);
+  ASSERT_TRUE(blocks.ok()) << blocks.status();
+  EXPECT_EQ(*blocks, std::vector<uint64_t>{7});
+  image_->set_dirty_map(nullptr);
+  map->reset();
+  unlink(DirtyBlockMap::PathFor(path_).c_str());
 }
 
 TEST_F(BlkTest, ReadOnlyImage) {
