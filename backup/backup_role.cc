@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "proto/replication_protocol.h"
 #include "spdlog/spdlog.h"
+#include "vmm/block/dirty_map.h"
 #include "vmm/sparse_image.h"
 #include "zstd.h"
 
@@ -63,6 +64,16 @@ absl::Status WriteReplica(const std::string& path, const proto::InitialState& st
   if (rc != 0)
     return absl::InternalError(absl::StrFormat("fdatasync %s: %s", path, strerror(errno)));
   return absl::OkStatus();
+}
+
+// The replica is now a full copy of the primary's image: its map continues the primary's
+// lineage, with no generation yet (the replay begins the primary's).
+void AdoptLineage(const std::string& path, const proto::InitialState& st) {
+  vmm::DirtyBlockMap::LineageId id;
+  if (st.disk_lineage().size() != id.size()) return;  // the primary keeps no map
+  std::memcpy(id.data(), st.disk_lineage().data(), id.size());
+  if (auto map = vmm::DirtyBlockMap::Create(path, st.disk_size(), id); !map.ok())
+    spdlog::warn("disk map of {}: {}", path, std::string(map.status().message()));
 }
 
 void SetNice(pid_t tid, int nice) { setpriority(PRIO_PROCESS, static_cast<id_t>(tid), nice); }
@@ -177,7 +188,10 @@ absl::Status BackupRole::OnState(uint64_t offset, const std::string& data, bool 
     return absl::FailedPreconditionError(why);
   }
   if (has_disk && st.disk_mode() == "replicated") {
+    // The old map describes the old replica: it goes before the replica is overwritten.
+    if (auto s = vmm::DirtyBlockMap::Discard(options_.disk); !s.ok()) return s;
     if (auto s = WriteReplica(options_.disk, st); !s.ok()) return s;
+    AdoptLineage(options_.disk, st);
   }
   spdlog::info("initial state of {} B taken in {:.1f} ms (parse, replica)", state_size,
                static_cast<double>(repl::SteadyNowNs() - t0) / 1e6);
@@ -237,6 +251,7 @@ absl::Status BackupRole::StartReplay() {
       {image, st.image().size()}, st.snapshot(), ropt, std::move(out));
   if (!session.ok()) return session.status();
   session_ = *std::move(session);
+  TrackDiskWrites();
   session_ready_.store(true, std::memory_order_release);
   // Each replayed entry is acknowledged as it is replayed (the primary bounds the backlog).
   session_->set_on_replayed([this](uint64_t seq) {
@@ -289,6 +304,7 @@ absl::Status BackupRole::GoLive() {
     state_.store(BackupState::kHalted);
     return absl::PermissionDeniedError(absl::StrFormat("%s (primary lost: %s)", lost, why));
   }
+  TrackDiskWrites();  // before the writes the log left unfinished are issued
   if (auto s = session_->GoLive(); !s.ok()) {
     state_.store(BackupState::kHalted);
     return s;
@@ -310,6 +326,15 @@ absl::Status BackupRole::GoLive() {
   announcer_ = std::make_unique<failover::Announcer>(
       m->config().mac, [m](const std::vector<uint8_t>& f) { m->SendHostFrame(f); });
   return absl::OkStatus();
+}
+
+void BackupRole::TrackDiskWrites() {
+  if (options_.disk.empty() || initial_->disk_mode() != "replicated" ||
+      initial_->header().disk_capacity() == 0) {
+    return;
+  }
+  if (auto s = session_->machine().BeginDiskGeneration(promotion_->generation()); !s.ok())
+    spdlog::warn("disk map of {}: {}", options_.disk, std::string(s.message()));
 }
 
 void BackupRole::RequestStop() {

@@ -81,6 +81,9 @@ class BackupRole {
   std::string CheckHello(const proto::Hello& hello);
   absl::Status OnState(uint64_t offset, const std::string& data, bool last);
   void OnLost(const std::string& why);
+  // Replicated disk: the machine's writes from now on count for the generation this host
+  // follows or holds (docs/pair.md "Incremental disk for a rejoin"); a failure is a warning.
+  void TrackDiskWrites();
   void Fill(proto::StatusReport& r);
 
   const BackupOptions options_;

@@ -15,8 +15,9 @@
 #include "replay/log_file.h"
 #include "replication.pb.h"
 #include "spdlog/spdlog.h"
-#include "vmm/sparse_image.h"
+#include "vmm/block/dirty_map.h"
 #include "vmm/envelope.h"
+#include "vmm/sparse_image.h"
 
 namespace ftd::primary {
 namespace {
@@ -171,6 +172,10 @@ absl::StatusOr<std::string> PrimaryRole::InitialState() {
     initial.set_disk_zstd(std::move(z->zstd));
     initial.set_disk_pages(std::move(z->bitmap));
     initial.set_disk_size(session_->header().disk_capacity());
+    if (const vmm::DirtyBlockMap* map = machine().disk_map()) {
+      const auto& id = map->lineage_id();
+      initial.set_disk_lineage(std::string(id.begin(), id.end()));
+    }
   }
   const double disk_ms = MsSinceNs(t0) - snap_ms;
   std::string bytes = initial.SerializeAsString();
@@ -203,6 +208,7 @@ absl::Status PrimaryRole::Protect() {
   client_ptr_.store(client_.get());
   spdlog::info("connected to the backup at generation {}; sending the initial state",
                promotion_->generation());
+  TrackDiskWrites();
 
   const int64_t t0 = repl::SteadyNowNs();
   auto bytes = InitialState();
@@ -219,6 +225,12 @@ absl::Status PrimaryRole::Protect() {
                                                   client_->status().message()));
   }
   pause_ms_.store(MsSinceNs(t0));
+  // The backup's replica is a full copy of this image as of this generation: a later rejoin
+  // needs nothing older.
+  if (vmm::DirtyBlockMap* map = machine().disk_map()) {
+    if (auto s = map->Prune(promotion_->generation()); !s.ok())
+      spdlog::warn("disk map: {}", std::string(s.message()));
+  }
   state_.store(PrimaryState::kProtected);
   std::fprintf(stderr,
                "ftd: primary: protected at generation %llu: the backup holds the initial state "
@@ -251,11 +263,18 @@ void PrimaryRole::OnBackupLost() {
   }
   if (sink != nullptr) sink->Unprotect();
   gate_->Unprotect();
+  TrackDiskWrites();
   state_.store(PrimaryState::kUnprotected);
   std::fprintf(stderr,
                "ftd: primary: backup lost (%s); continuing unprotected at generation %llu\n",
                why.c_str(), static_cast<unsigned long long>(promotion_->generation()));
   if (monitor_) monitor_->PublishNow();
+}
+
+void PrimaryRole::TrackDiskWrites() {
+  if (options_.disk_mode != "replicated" || options_.disk_path.empty()) return;
+  if (auto s = machine().BeginDiskGeneration(promotion_->generation()); !s.ok())
+    spdlog::warn("disk map of {}: {}", options_.disk_path, std::string(s.message()));
 }
 
 void PrimaryRole::HaltLocked(const std::string& why) {

@@ -80,6 +80,10 @@ class PrimaryRole {
   // The gate's confirm(): after a silence longer than the peer timeout, may outputs leave?
   // Halts this host when the arbiter shows it was replaced.
   bool ConfirmGeneration();
+  // Replicated disk: the machine's writes from now on count for the generation this host
+  // holds (docs/pair.md "Incremental disk for a rejoin"). A map that cannot be kept costs
+  // the next rejoin a full copy, so its failure is a warning.
+  void TrackDiskWrites();
   // Fenced: drop the held outputs and stop the VM. decide_mu_ held.
   void HaltLocked(const std::string& why);
   void Fill(proto::StatusReport& r);
