@@ -106,14 +106,46 @@ std::vector<CLI::ConfigItem> StrictConfig::from_config(std::istream& input) cons
   };
   auto entries = ParseConfigText(text, name, kind);
   if (!entries.ok()) throw CLI::ConfigError(std::string(entries.status().message()));
+  name_ = name;
+  lines_.clear();
   std::vector<CLI::ConfigItem> items;
   for (auto& e : *entries) {
+    lines_[e.key] = e.line;
     CLI::ConfigItem item;
     item.name = std::move(e.key);
     item.inputs = {std::move(e.value)};
     items.push_back(std::move(item));
   }
   return items;
+}
+
+std::string StrictConfig::LineOf(const std::string& key) const {
+  auto it = lines_.find(key);
+  return it == lines_.end() ? "" : absl::StrCat(name_, " line ", it->second);
+}
+
+std::string DescribeParseError(const CLI::App& app, const CLI::Error& e, int argc,
+                               const char* const* argv) {
+  const std::string what = e.what();
+  auto config = std::dynamic_pointer_cast<StrictConfig>(app.get_config_formatter());
+  if (config == nullptr) return what;
+  for (const CLI::Option* op : app.get_options()) {
+    for (const std::string& name : op->get_lnames()) {
+      const std::string flag = "--" + name;
+      const size_t at = what.find(flag);
+      if (at == std::string::npos) continue;
+      const size_t end = at + flag.size();
+      if (end < what.size() && IsKeyChar(what[end])) continue;  // --peer in --peer-timeout-ms
+      bool on_command_line = false;
+      for (int i = 1; i < argc; ++i) {
+        const std::string_view a = argv[i];
+        if (a == flag || a.rfind(flag + "=", 0) == 0) on_command_line = true;
+      }
+      const std::string where = config->LineOf(name);
+      if (!on_command_line && !where.empty()) return absl::StrCat(where, ": ", what);
+    }
+  }
+  return what;
 }
 
 void AddConfigOption(CLI::App& app) {

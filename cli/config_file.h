@@ -13,6 +13,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include "absl/strings/string_view.h"
@@ -45,10 +46,20 @@ class StrictConfig final : public CLI::Config {
   explicit StrictConfig(const CLI::App* app) : app_(app) {}
   std::string to_config(const CLI::App*, bool, bool, std::string) const override { return ""; }
   std::vector<CLI::ConfigItem> from_config(std::istream& input) const override;
+  // "FILE line N" when `key` (without dashes) was read from the file, else "".
+  std::string LineOf(const std::string& key) const;
 
  private:
   const CLI::App* app_;
+  mutable std::string name_;                 // the file last read
+  mutable std::map<std::string, int> lines_;  // its keys -> their lines
 };
+
+// The message for a parse error CLI11 raised after reading the config (a value the option's
+// type or check refuses: `heartbeat-ms = soon`): prefixed with "FILE line N: " when the
+// option it names got its value from the file (not from `argv`, which overrides the file).
+std::string DescribeParseError(const CLI::App& app, const CLI::Error& e, int argc,
+                               const char* const* argv);
 
 // Adds `--config FILE` to `app` with StrictConfig as its formatter.
 void AddConfigOption(CLI::App& app);

@@ -35,8 +35,10 @@ int DaemonMain(int argc, char** argv) {
     std::fprintf(stderr, "ftd: error: --config: %s\n", e.what());
     return ftd::cli::kExitNoInput;
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : ftd::cli::kExitUsage;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    std::fprintf(stderr, "ftd: error: %s\n",
+                 ftd::cli::DescribeParseError(app, e, argc, argv).c_str());
+    return ftd::cli::kExitUsage;
   }
   if (f.verbose) spdlog::set_level(spdlog::level::info);
   if (f.pair.role == "primary") {

@@ -17,6 +17,7 @@ namespace ftd::cli {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 ConfigKey Kind(const std::string& key) {
   if (key == "peer" || key == "cmdline" || key == "heartbeat-ms") return ConfigKey::kOption;
@@ -109,6 +110,18 @@ class DaemonConfigTest : public ::testing::Test {
     ADD_FAILURE() << "no config error";
     return "";
   }
+  // The message `DescribeParseError` gives the CLI::ParseError that parsing `args` throws.
+  std::string ParseErrorOf(std::vector<std::string> args) {
+    std::vector<const char*> argv{"ftd"};
+    for (const auto& a : args) argv.push_back(a.c_str());
+    try {
+      Parse(args);  // a copy: argv points into args
+    } catch (const CLI::ParseError& e) {
+      return DescribeParseError(*app_, e, static_cast<int>(argv.size()), argv.data());
+    }
+    ADD_FAILURE() << "no parse error";
+    return "";
+  }
   std::string dir_;
   std::unique_ptr<CLI::App> app_;
   DaemonFlags f_;
@@ -153,8 +166,13 @@ TEST_F(DaemonConfigTest, BadFilesAreClearErrors) {
   // A value the flag's own check refuses is refused as on the command line.
   Write("role = observer\n");
   EXPECT_THROW(Parse({"--config", Path()}), CLI::ParseError);
-  Write("heartbeat-ms = soon\n");
-  EXPECT_THROW(Parse({"--config", Path(), "--role", "backup"}), CLI::ParseError);
+  Write("role = backup\n\nheartbeat-ms = soon\n");
+  EXPECT_THAT(ParseErrorOf({"--config", Path()}), HasSubstr(Path() + " line 3: "));
+  EXPECT_THAT(ParseErrorOf({"--config", Path()}), HasSubstr("soon"));
+  // The same value on the command line is the command line's error: no file line.
+  Write("role = backup\nheartbeat-ms = 40\n");
+  EXPECT_THAT(ParseErrorOf({"--config", Path(), "--heartbeat-ms", "soon"}),
+              Not(HasSubstr(" line ")));
 }
 
 // The sample that deploy/install.sh installs is valid, for both roles.
