@@ -116,8 +116,8 @@ BackupRole::~BackupRole() {
 absl::Status BackupRole::Listen() {
   ReplicationCallbacks cb;
   cb.check_hello = [this](const proto::Hello& hello) { return CheckHello(hello); };
-  cb.on_state = [this](uint64_t offset, const std::string& data, bool last) {
-    return OnState(offset, data, last);
+  cb.on_state = [this](uint64_t offset, const std::string& data, bool last, uint64_t total) {
+    return OnState(offset, data, last, total);
   };
   cb.on_entries =
       [this](const google::protobuf::RepeatedPtrField<proto::LogEntry>& entries) -> absl::Status {
@@ -159,18 +159,29 @@ std::string BackupRole::CheckHello(const proto::Hello& hello) {
   return why;
 }
 
-absl::Status BackupRole::OnState(uint64_t offset, const std::string& data, bool last) {
+absl::Status BackupRole::OnState(uint64_t offset, const std::string& data, bool last,
+                                 uint64_t total) {
   std::lock_guard lock(mu_);
   if (have_state_.load()) return absl::FailedPreconditionError("a second state transfer");
   // A new stream's transfer starts over: what a primary that failed mid-transfer sent is
   // not part of it (the server checks the offsets within a stream).
-  if (offset == 0) state_bytes_.clear();
+  if (offset == 0) {
+    state_bytes_.clear();
+    progress_.Start(total);
+  }
   if (state_bytes_.size() + data.size() > kMaxStateBytes) {
     return absl::ResourceExhaustedError("the initial state exceeds 8 GiB");
   }
   state_.store(BackupState::kReceivingState);
   state_bytes_ += data;
-  if (!last) return absl::OkStatus();
+  progress_.Set(state_bytes_.size());
+  if (!last) {
+    if (auto line = progress_.LineDue("received")) {
+      std::fprintf(stderr, "ftd: backup: initial state %s\n", line->c_str());
+    }
+    return absl::OkStatus();
+  }
+  progress_.Finish();
   const int64_t t0 = repl::SteadyNowNs();
   const size_t state_size = state_bytes_.size();
   proto::InitialState st;
@@ -367,6 +378,7 @@ void BackupRole::Fill(proto::StatusReport& r) {
     r.set_lag_ms(stream_.lag_ms());
   }
   r.set_failover_ms(failover_ms_.load());
+  progress_.Fill(r);
 }
 
 }  // namespace ftd::backup

@@ -21,6 +21,7 @@
 #include "backup/replication_server.h"
 #include "failover/promotion.h"
 #include "failover/status_monitor.h"
+#include "failover/transfer_progress.h"
 #include "replay/replay_session.h"
 #include "replication.pb.h"
 
@@ -79,7 +80,7 @@ class BackupRole {
 
  private:
   std::string CheckHello(const proto::Hello& hello);
-  absl::Status OnState(uint64_t offset, const std::string& data, bool last);
+  absl::Status OnState(uint64_t offset, const std::string& data, bool last, uint64_t total);
   void OnLost(const std::string& why);
   // Replicated disk: the machine's writes from now on count for the generation this host
   // follows or holds (docs/pair.md "Incremental disk for a rejoin"); a failure is a warning.
@@ -103,6 +104,7 @@ class BackupRole {
   std::mutex mu_;  // the state transfer
   std::condition_variable cv_;
   std::string state_bytes_;
+  failover::TransferProgress progress_;  // the initial state being received
   std::string primary_node_;  // the accepted Hello's node
   std::optional<proto::InitialState> initial_;
   std::atomic<bool> have_state_{false};

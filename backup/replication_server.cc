@@ -194,7 +194,7 @@ grpc::Status ReplicationServer::ReadLoop(
         const proto::StateChunk& c = msg.state();
         if (callbacks_.on_state) {
           session.in_callback.store(true);
-          absl::Status s = callbacks_.on_state(c.offset(), c.data(), c.last());
+          absl::Status s = callbacks_.on_state(c.offset(), c.data(), c.last(), c.total());
           session.last_heard_ns.store(SteadyNowNs());
           session.in_callback.store(false);
           if (!s.ok()) return ToGrpc(s);

@@ -36,7 +36,9 @@ struct ReplicationCallbacks {
   std::function<absl::Status(const google::protobuf::RepeatedPtrField<proto::LogEntry>&)>
       on_entries;
   // Accepted state-transfer bytes at `offset`; `last` ends the transfer.
-  std::function<absl::Status(uint64_t offset, const std::string& data, bool last)> on_state;
+  // `total`: the whole transfer's size as the primary announced it (0: not announced).
+  std::function<absl::Status(uint64_t offset, const std::string& data, bool last, uint64_t total)>
+      on_state;
   // The current primary went silent for the peer timeout (failover decides what next).
   std::function<void()> on_peer_dead;
   // A stream whose Hello was accepted ended, for whatever reason (`why`): a primary that

@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
     o.tls = tls;
     ftd::backup::ReplicationCallbacks cb;
     cb.on_entries = [](const auto&) { return absl::OkStatus(); };
-    cb.on_state = [](uint64_t, const std::string&, bool) { return absl::OkStatus(); };
+    cb.on_state = [](uint64_t, const std::string&, bool, uint64_t) { return absl::OkStatus(); };
     auto server = ftd::backup::ReplicationServer::Start(o, cb);
     if (!server.ok()) {
       std::fprintf(stderr, "repl_rtt: %s\n", std::string(server.status().message()).c_str());

@@ -2,6 +2,7 @@
 #include <signal.h>
 
 #include "CLI/CLI.hpp"
+#include "cli/config_file.h"
 #include "cli/daemon_options.h"
 #include "cli/pair_command.h"
 #include "cli/replay_command.h"

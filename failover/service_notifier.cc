@@ -18,13 +18,21 @@ std::string Gen(const proto::StatusReport& r) { return absl::StrCat(r.generation
 
 }  // namespace
 
+// ", 12.3 of 45.6 MB" while a state transfer has moved bytes; "" otherwise.
+static std::string TransferPart(const proto::StatusReport& r) {
+  if (r.transfer_bytes_done() == 0) return "";
+  std::string t = absl::StrFormat(", %.1f", r.transfer_bytes_done() / 1e6);
+  if (r.transfer_bytes_total() > 0) absl::StrAppendFormat(&t, " of %.1f", r.transfer_bytes_total() / 1e6);
+  return t + " MB";
+}
+
 std::string ServiceStatusLine(const proto::StatusReport& r) {
   const std::string& s = r.state();
   if (r.role() == "primary") {
     if (s == "starting") return "primary: starting";
     if (s == "transferring")
       return absl::StrCat("primary: connecting to the backup ", r.peer(),
-                          " and sending it the VM's state");
+                          " and sending it the VM's state", TransferPart(r));
     if (s == "protected") {
       return absl::StrFormat(
           "primary: protected at generation %s (backup %s; %u entries unacknowledged, %u "
@@ -37,7 +45,8 @@ std::string ServiceStatusLine(const proto::StatusReport& r) {
     if (s == "halted") return absl::StrCat("primary: halted at generation ", Gen(r));
   } else if (r.role() == "backup") {
     if (s == "waiting") return absl::StrCat("backup: waiting for a primary on ", r.peer());
-    if (s == "receiving-state") return "backup: receiving the primary's state";
+    if (s == "receiving-state")
+      return absl::StrCat("backup: receiving the primary's state", TransferPart(r));
     if (s == "replaying") {
       return absl::StrFormat("backup: replaying generation %s, %u entries (%.1f ms) behind",
                              Gen(r), r.lag_entries(), r.lag_ms());

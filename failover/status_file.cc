@@ -125,6 +125,15 @@ std::string FormatStatus(const proto::StatusReport& r, uint64_t now_unix_ns) {
   line("held outputs", absl::StrCat(r.held_outputs(), " (", r.held_bytes(), " bytes)"));
   line("log bandwidth", absl::StrFormat("%.1f KB/s (%u bytes in total)",
                                         r.log_bandwidth_bps() / 1000.0, r.log_bytes()));
+  if (r.transfer_bytes_done() > 0 || r.transfer_bytes_total() > 0) {
+    std::string t = absl::StrFormat("%.1f", r.transfer_bytes_done() / 1e6);
+    if (r.transfer_bytes_total() > 0) {
+      absl::StrAppendFormat(&t, " of %.1f", r.transfer_bytes_total() / 1e6);
+    }
+    absl::StrAppend(&t, " MB");
+    if (r.transfer_rate_bps() > 0) absl::StrAppendFormat(&t, ", %.1f MB/s", r.transfer_rate_bps() / 1e6);
+    line("state transfer", t);
+  }
   line("first-transfer pause", Ms(r.first_transfer_pause_ms()));
   line("failover time", Ms(r.failover_ms()));
   if (!r.detail().empty()) line("detail", r.detail());

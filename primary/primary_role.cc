@@ -215,15 +215,15 @@ absl::Status PrimaryRole::Protect() {
   if (!bytes.ok()) return bytes.status();
   spdlog::info("initial state: {} bytes (snapshot taken in {:.0f} ms)", bytes->size(),
                MsSinceNs(t0));
+  progress_.Start(bytes->size());
   for (size_t off = 0; off == 0 || off < bytes->size(); off += kStateChunk) {
     const bool last = off + kStateChunk >= bytes->size();
-    if (auto s = client_->EnqueueStateChunk(off, bytes->substr(off, kStateChunk), last); !s.ok())
+    if (auto s = client_->EnqueueStateChunk(off, bytes->substr(off, kStateChunk), last,
+                                            bytes->size());
+        !s.ok())
       return s;
   }
-  if (!client_->WaitForStateAck(std::chrono::seconds(120))) {
-    return absl::UnavailableError(absl::StrFormat("the backup did not take the initial state: %s",
-                                                  client_->status().message()));
-  }
+  if (auto s = WaitForStateTaken(); !s.ok()) return s;
   pause_ms_.store(MsSinceNs(t0));
   // The backup's replica is a full copy of this image as of this generation: a later rejoin
   // needs nothing older.
@@ -240,6 +240,37 @@ absl::Status PrimaryRole::Protect() {
   monitor_->PublishNow();
   // A backup that died during the transfer's last moments found us not yet protected.
   if (client_->peer_dead()) OnBackupLost();
+  return absl::OkStatus();
+}
+
+absl::Status PrimaryRole::WaitForStateTaken() {
+  // However long a big disk takes over a slow link, but not 2 minutes without a byte moving.
+  constexpr auto kStall = std::chrono::seconds(120);
+  auto last_move = std::chrono::steady_clock::now();
+  uint64_t last_sent = 0;
+  while (!client_->WaitForStateAck(std::chrono::seconds(1))) {
+    if (client_->peer_dead()) break;
+    const uint64_t sent = client_->state_bytes_sent();
+    progress_.Set(sent);
+    if (sent != last_sent) {
+      last_sent = sent;
+      last_move = std::chrono::steady_clock::now();
+    } else if (std::chrono::steady_clock::now() - last_move >= kStall) {
+      break;
+    }
+    if (auto line = progress_.LineDue(sent < progress_.total() ? "sent" : "sent, the backup is "
+                                                                            "writing its replica")) {
+      std::fprintf(stderr, "ftd: primary: initial state %s\n", line->c_str());
+    }
+  }
+  if (!client_->WaitForStateAck(std::chrono::milliseconds(0))) {
+    return absl::UnavailableError(absl::StrFormat("the backup did not take the initial state: %s",
+                                                  client_->status().ok()
+                                                      ? std::string("no progress for 120 s")
+                                                      : std::string(client_->status().message())));
+  }
+  progress_.Set(client_->state_bytes_sent());
+  progress_.Finish();
   return absl::OkStatus();
 }
 
@@ -359,6 +390,7 @@ void PrimaryRole::Fill(proto::StatusReport& r) {
   r.set_held_outputs(gate_->held_count());
   r.set_held_bytes(gate_->held_bytes());
   r.set_first_transfer_pause_ms(pause_ms_.load());
+  progress_.Fill(r);
 }
 
 }  // namespace ftd::primary

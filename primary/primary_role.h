@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "failover/promotion.h"
 #include "failover/status_monitor.h"
+#include "failover/transfer_progress.h"
 #include "primary/output_commit_gate.h"
 #include "primary/replication_client.h"
 #include "primary/replication_sink.h"
@@ -77,6 +78,9 @@ class PrimaryRole {
  private:
   // The client's peer-dead callback (its own threads): promote or halt, once.
   void OnBackupLost();
+  // Waits for the backup's ack of the initial state, printing progress once a second; fails
+  // when the backup is lost or no byte moved for 2 minutes.
+  absl::Status WaitForStateTaken();
   // The gate's confirm(): after a silence longer than the peer timeout, may outputs leave?
   // Halts this host when the arbiter shows it was replaced.
   bool ConfirmGeneration();
@@ -94,6 +98,7 @@ class PrimaryRole {
   std::unique_ptr<failover::Promotion> promotion_;
   std::atomic<PrimaryState> state_{PrimaryState::kStarting};
   std::atomic<double> pause_ms_{0};
+  failover::TransferProgress progress_;  // the initial state being sent
   const int64_t started_ns_;
 
   std::mutex decide_mu_;  // OnBackupLost and the destructor

@@ -138,7 +138,8 @@ absl::Status ReplicationClient::Enqueue(proto::LogEntry&& entry, size_t encoded_
   return absl::OkStatus();
 }
 
-absl::Status ReplicationClient::EnqueueStateChunk(uint64_t offset, std::string data, bool last) {
+absl::Status ReplicationClient::EnqueueStateChunk(uint64_t offset, std::string data, bool last,
+                                                  uint64_t total) {
   std::lock_guard lock(mu_);
   if (!status_.ok()) return status_;
   if (closed_) return absl::FailedPreconditionError("replication stream closed");
@@ -149,6 +150,7 @@ absl::Status ReplicationClient::EnqueueStateChunk(uint64_t offset, std::string d
   m.mutable_state()->set_offset(offset);
   m.mutable_state()->set_data(std::move(data));
   m.mutable_state()->set_last(last);
+  m.mutable_state()->set_total(total);
   queue_.push_back(std::move(m));
   // Acks still in flight count in the old log: ignore them until the backup's Ack {0, 0}
   // after the last chunk (replication.md, step 3).
@@ -295,6 +297,7 @@ void ReplicationClient::WriteLoop() {
             absl::UnavailableError(absl::StrCat("write to backup ", options_.target, " failed")));
         return;
       }
+      if (m.has_state()) state_bytes_sent_.fetch_add(m.state().data().size());
       last_write = Clock::now();
     }
     if (stop) return;

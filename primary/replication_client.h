@@ -55,7 +55,10 @@ class ReplicationClient {
   // `encoded_size`: entry.ByteSizeLong() when the caller knows it (0: computed here).
   absl::Status Enqueue(proto::LogEntry&& entry, size_t encoded_size = 0);
   // Queues a piece of a state transfer; it must come before any entry on this stream.
-  absl::Status EnqueueStateChunk(uint64_t offset, std::string data, bool last);
+  absl::Status EnqueueStateChunk(uint64_t offset, std::string data, bool last,
+                                 uint64_t total = 0);
+  // Bytes of state chunks written to the stream so far (progress of a transfer).
+  uint64_t state_bytes_sent() const { return state_bytes_sent_.load(); }
 
   uint64_t next_seq() const;
   // Every entry up to here is held by the backup: outputs tagged with it may be released.
@@ -106,6 +109,7 @@ class ReplicationClient {
   bool batch_queued_ = false;
   size_t back_batch_bytes_ = 0;  // encoded size of the entries in queue_.back()'s batch
   bool state_reset_pending_ = false;
+  std::atomic<uint64_t> state_bytes_sent_{0};
   bool hello_done_ = false;
   bool stop_writer_ = false;
   bool reader_done_ = false;
