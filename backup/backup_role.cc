@@ -151,7 +151,7 @@ std::string BackupRole::CheckHello(const proto::Hello& hello) {
   }
   // The primary claims this generation only once we accept it (docs/pair.md "Start"): a
   // primary that a backup refuses has taken nothing at the arbiter.
-  std::string why = promotion_->CheckNextPrimary(hello.generation());
+  std::string why = promotion_->CheckNextPrimary(hello.generation(), hello.node());
   if (why.empty()) {
     std::lock_guard lock(mu_);
     primary_node_ = hello.node();

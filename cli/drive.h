@@ -24,8 +24,12 @@ int CodeFor(const absl::Status& s);
 absl::StatusOr<vmm::Kvm> OpenKvm(const RunOptions& opts, int* code);
 // Runs `m` until its outcome and turns it into ftd's exit code; `on_outcome` (optional)
 // sees the outcome first (the recorder closes its log there).
+// `resume_after_stop` (optional) is asked at a stop at a point that --save-at did not ask
+// for (Machine::RequestStopAtPoint from another thread): true, it did its work there and the
+// machine runs on.
 int Drive(vmm::Machine& m, ConsoleWriter& console, const RunOptions& opts,
-          const std::function<absl::Status(const vmm::RunOutcome&)>& on_outcome = nullptr);
+          const std::function<absl::Status(const vmm::RunOutcome&)>& on_outcome = nullptr,
+          const std::function<bool()>& resume_after_stop = nullptr);
 // What `run`-style options give before a machine exists: KVM, the console, the image and
 // the guest loaded into its memory.
 struct PreparedVm {

@@ -56,8 +56,10 @@ int PrimaryCommand(const RunOptions& run, const PairOptions& pair) {
     std::fprintf(stderr, "ftd: halted: %s\n", std::string(s.message()).c_str());
     return kExitFenced;
   }
-  int rc = Drive(role.machine(), *vm->console, run,
-                 [&role](const vmm::RunOutcome& o) { return role.Finish(o); });
+  int rc = Drive(
+      role.machine(), *vm->console, run,
+      [&role](const vmm::RunOutcome& o) { return role.Finish(o); },
+      [&role] { return role.JoinAtStop(); });
   SetSignalTarget(nullptr);
   role.Close();
   return role.fenced() ? kExitFenced : rc;

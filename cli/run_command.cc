@@ -90,13 +90,19 @@ void SetStdinTarget(vmm::Machine* m) {
 }
 
 int Drive(vmm::Machine& m, ConsoleWriter& console, const RunOptions& opts,
-          const std::function<absl::Status(const vmm::RunOutcome&)>& on_outcome) {
+          const std::function<absl::Status(const vmm::RunOutcome&)>& on_outcome,
+          const std::function<bool()>& resume_after_stop) {
   g_machine.store(&m);
   if (g_terminate.load()) m.RequestStop();
   if (opts.serial_stdin) SetStdinTarget(&m);
   vmm::RunLimits limits;
   limits.stop_at_exit_index = opts.save_at_exit;
   auto outcome = m.Run(limits);
+  while (outcome.ok() && outcome->kind == vmm::RunOutcome::Kind::kStoppedAtPoint &&
+         !(opts.save_at_exit && outcome->exit_index >= *opts.save_at_exit) && resume_after_stop &&
+         resume_after_stop()) {
+    outcome = m.Run(limits);
+  }
   console.Flush();
   SetStdinTarget(nullptr);
   g_machine.store(nullptr);

@@ -63,11 +63,13 @@ bool Promotion::TryPromote(std::string* why) {
   return true;
 }
 
-std::string Promotion::CheckNextPrimary(uint64_t generation) {
+std::string Promotion::CheckNextPrimary(uint64_t generation, const std::string& node) {
   if (!arbiter_) return "";
   auto cur = arbiter_->CurrentGeneration();
   if (!cur.ok()) return std::string(cur.status().message());
   if (generation == *cur + 1) return "";
+  if (generation == *cur && *cur > 0 && !node.empty() && CheckClaimed(generation, node).empty())
+    return "";
   if (*cur == 0) {
     return absl::StrFormat(
         "the primary offers generation %u but the arbiter has none yet: a primary of another "

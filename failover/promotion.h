@@ -41,7 +41,9 @@ class Promotion {
   // A backup admitting a primary (its Hello): empty when `generation` is the arbiter's next
   // one (current + 1: the primary claims it only once accepted), else why the primary is
   // stale.
-  std::string CheckNextPrimary(uint64_t generation);
+  // Also accepted: the current generation itself when its record names `node` as its
+  // primary (a backup joining the primary that serves it: a join takes no generation).
+  std::string CheckNextPrimary(uint64_t generation, const std::string& node = "");
   // A backup taking the primary's initial state: empty when `generation` is the arbiter's
   // current one and was won by a primary on `node` (empty `node`: any), else why not.
   std::string CheckClaimed(uint64_t generation, const std::string& node);

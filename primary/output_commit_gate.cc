@@ -103,6 +103,14 @@ void OutputCommitGate::Unprotect() {
   cv_.notify_all();
 }
 
+bool OutputCommitGate::Reprotect(std::chrono::milliseconds timeout) {
+  if (!WaitUntilDrained(timeout)) return false;
+  std::lock_guard lock(mu_);
+  if (halted_ || !unprotected_ || !held_.empty() || in_flight_ != 0) return false;
+  unprotected_ = false;
+  return true;
+}
+
 size_t OutputCommitGate::Halt() {
   std::lock_guard rl(release_mu_);  // a batch being released finishes first
   std::lock_guard lock(mu_);

@@ -48,6 +48,10 @@ class OutputCommitGate final : public vmm::OutputGate {
   // No backup any more and this host won the arbiter: release everything held now, and let
   // later outputs leave at once.
   void Unprotect();
+  // A backup joined: outputs wait for its acks again. Only from the unprotected state, and
+  // only once nothing is held (what was held unprotected leaves first, within `timeout`):
+  // the tags of the new log start again from 1. False (nothing changed) otherwise.
+  bool Reprotect(std::chrono::milliseconds timeout);
   // This host lost the arbiter: drop everything held and never release again. Returns the
   // number of outputs dropped. After it returns no release runs.
   size_t Halt();

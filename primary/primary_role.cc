@@ -95,12 +95,61 @@ PrimaryRole::~PrimaryRole() {
     std::lock_guard lock(decide_mu_);
     closing_ = true;  // a late peer-dead callback touches nothing from here on
   }
+  StopJoinLoop();
   if (monitor_) monitor_->Stop();
   gate_->Halt();  // releases touch the machine's back ends: none runs once it is gone
   monitor_.reset();
   session_.reset();
   gate_.reset();
+  retired_sinks_.clear();  // they point at their clients
+  join_client_.reset();
   client_.reset();
+  retired_clients_.clear();
+}
+
+void PrimaryRole::StopJoinLoop() {
+  {
+    std::lock_guard lock(join_mu_);
+    join_stop_ = true;
+  }
+  join_cv_.notify_all();
+  if (joiner_.joinable() && joiner_.get_id() != std::this_thread::get_id()) joiner_.join();
+}
+
+void PrimaryRole::JoinLoop() {
+  for (;;) {
+    {
+      std::unique_lock lock(join_mu_);
+      join_cv_.wait_for(lock, std::chrono::seconds(1), [&] { return join_stop_; });
+      if (join_stop_) return;
+    }
+    if (state_.load() != PrimaryState::kUnprotected) continue;
+    ReplicationClientOptions copt = options_.client;
+    copt.generation = promotion_->generation();  // the one this host holds: a join takes none
+    copt.node = promotion_->node();
+    copt.on_peer_dead = [this](const absl::Status&) { OnBackupLost(); };
+    auto client = ReplicationClient::Connect(copt);
+    if (!client.ok()) {
+      spdlog::debug("join: {}", std::string(client.status().message()));
+      continue;
+    }
+    std::fprintf(stderr,
+                 "ftd: primary: a backup at %s accepted generation %llu: it joins at the next "
+                 "point\n",
+                 options_.client.target.c_str(),
+                 static_cast<unsigned long long>(promotion_->generation()));
+    std::unique_lock lock(join_mu_);
+    join_client_ = *std::move(client);
+    session_->machine().RequestStopAtPoint();
+    // JoinAtStop takes it at the next point; a machine that never gets there (it ended) does
+    // not keep the backup waiting.
+    if (!join_cv_.wait_for(lock, std::chrono::seconds(30),
+                           [&] { return join_stop_ || join_client_ == nullptr; })) {
+      join_client_->Close().IgnoreError();
+      join_client_.reset();  // never published: nobody else holds it
+    }
+    if (join_stop_) return;
+  }
 }
 
 absl::Status PrimaryRole::Boot(std::unique_ptr<vmm::Kvm> kvm, vmm::LoadedGuest guest,
@@ -117,8 +166,11 @@ absl::Status PrimaryRole::Boot(std::unique_ptr<vmm::Kvm> kvm, vmm::LoadedGuest g
     auto sink = std::make_unique<ReplicationSink>(client_.get(), options_.limits);
     sink_.store(sink.get());
     if (options_.log_path.empty()) return std::unique_ptr<replay::LogSink>(std::move(sink));
-    // Also keep the log here (ftd replay reads it; the backup does not need it).
-    auto file = replay::LogWriter::Create(options_.log_path, header);
+    // Also keep the log here (ftd replay reads it; the backup does not need it). A log a join
+    // started at a later point goes beside it (it needs that point's state to be replayed).
+    std::string path = options_.log_path;
+    if (header.start_exit_index() != 0) path += ".from-" + std::to_string(header.start_exit_index());
+    auto file = replay::LogWriter::Create(path, header);
     if (!file.ok()) return file.status();
     return std::unique_ptr<replay::LogSink>(
         std::make_unique<replay::TeeSink>(std::move(sink), std::move(*file)));
@@ -153,13 +205,19 @@ absl::StatusOr<std::unique_ptr<ReplicationClient>> PrimaryRole::ConnectToBackup(
   }
 }
 
-absl::StatusOr<std::string> PrimaryRole::InitialState() {
+absl::StatusOr<std::string> PrimaryRole::InitialState(bool restart) {
   // The snapshot first: the log starts right after it.
   const int64_t t0 = repl::SteadyNowNs();
   auto snap = machine().Save();
   if (!snap.ok()) return snap.status();
   const double snap_ms = MsSinceNs(t0);
-  if (auto s = session_->Start(); !s.ok()) return s;
+  if (restart) {
+    auto old = session_->Restart();
+    if (!old.ok()) return old.status();
+    retired_sinks_.push_back(*std::move(old));
+  } else if (auto s = session_->Start(); !s.ok()) {
+    return s;
+  }
   proto::InitialState initial;
   *initial.mutable_header() = session_->header();
   *initial.mutable_snapshot() = *std::move(snap);
@@ -211,20 +269,27 @@ absl::Status PrimaryRole::Protect() {
   TrackDiskWrites();
 
   const int64_t t0 = repl::SteadyNowNs();
-  auto bytes = InitialState();
+  auto bytes = InitialState(/*restart=*/false);
   if (!bytes.ok()) return bytes.status();
-  spdlog::info("initial state: {} bytes (snapshot taken in {:.0f} ms)", bytes->size(),
-               MsSinceNs(t0));
-  progress_.Start(bytes->size());
-  for (size_t off = 0; off == 0 || off < bytes->size(); off += kStateChunk) {
-    const bool last = off + kStateChunk >= bytes->size();
-    if (auto s = client_->EnqueueStateChunk(off, bytes->substr(off, kStateChunk), last,
-                                            bytes->size());
+  if (auto s = Transfer(*bytes, t0, "the initial state"); !s.ok()) return s;
+  pause_ms_.store(MsSinceNs(t0));
+  return AfterTransfer(*bytes, t0, "protected");
+}
+
+absl::Status PrimaryRole::Transfer(const std::string& bytes, int64_t t0, const char* what) {
+  spdlog::info("{}: {} bytes (snapshot taken in {:.0f} ms)", what, bytes.size(), MsSinceNs(t0));
+  progress_.Start(bytes.size());
+  for (size_t off = 0; off == 0 || off < bytes.size(); off += kStateChunk) {
+    const bool last = off + kStateChunk >= bytes.size();
+    if (auto s = client_->EnqueueStateChunk(off, bytes.substr(off, kStateChunk), last,
+                                            bytes.size());
         !s.ok())
       return s;
   }
-  if (auto s = WaitForStateTaken(); !s.ok()) return s;
-  pause_ms_.store(MsSinceNs(t0));
+  return WaitForStateTaken();
+}
+
+absl::Status PrimaryRole::AfterTransfer(const std::string& bytes, int64_t t0, const char* how) {
   // The backup's replica is a full copy of this image as of this generation: a later rejoin
   // needs nothing older.
   if (vmm::DirtyBlockMap* map = machine().disk_map()) {
@@ -233,14 +298,66 @@ absl::Status PrimaryRole::Protect() {
   }
   state_.store(PrimaryState::kProtected);
   std::fprintf(stderr,
-               "ftd: primary: protected at generation %llu: the backup holds the initial state "
+               "ftd: primary: %s at generation %llu: the backup holds the state at exit %llu "
                "(%.1f MB in %.0f ms)\n",
-               static_cast<unsigned long long>(promotion_->generation()), bytes->size() / 1e6,
-               pause_ms_.load());
+               how, static_cast<unsigned long long>(promotion_->generation()),
+               static_cast<unsigned long long>(machine().exit_index()), bytes.size() / 1e6,
+               MsSinceNs(t0));
   monitor_->PublishNow();
   // A backup that died during the transfer's last moments found us not yet protected.
   if (client_->peer_dead()) OnBackupLost();
   return absl::OkStatus();
+}
+
+bool PrimaryRole::JoinAtStop() {
+  std::unique_ptr<ReplicationClient> joining;
+  {
+    std::lock_guard lock(join_mu_);
+    joining = std::move(join_client_);
+  }
+  join_cv_.notify_all();  // taken: the loop goes back to watching the state
+  if (joining == nullptr) return false;
+  const int64_t t0 = repl::SteadyNowNs();
+  if (!gate_->Reprotect(std::chrono::seconds(1))) {
+    spdlog::warn("join: outputs still leaving or the gate halted; trying again later");
+    joining->Close().IgnoreError();
+    return true;
+  }
+  // From here outputs wait for the new backup's acks; a failure decides like a loss.
+  {
+    std::lock_guard lock(decide_mu_);
+    decided_ = false;
+    joining_now_ = true;
+  }
+  state_.store(PrimaryState::kTransferring);
+  retired_clients_.push_back(std::move(client_));
+  client_ = std::move(joining);
+  client_ptr_.store(client_.get());
+  absl::Status st;
+  auto bytes = InitialState(/*restart=*/true);
+  if (!bytes.ok()) {
+    st = bytes.status();
+  } else {
+    st = Transfer(*bytes, t0, "join");
+  }
+  {
+    std::lock_guard lock(decide_mu_);
+    joining_now_ = false;
+  }
+  if (st.ok()) {
+    join_pause_ms_.store(MsSinceNs(t0));
+    st = AfterTransfer(*bytes, t0, "protected again (a backup joined)");
+  }
+  if (!st.ok()) {
+    std::fprintf(stderr, "ftd: primary: the join failed: %s\n", std::string(st.message()).c_str());
+    // Outputs are held for a backup that may hold the state: decide as for a lost backup.
+    {
+      std::lock_guard lock(decide_mu_);
+      if (!decided_) state_.store(PrimaryState::kProtected);
+    }
+    OnBackupLost();
+  }
+  return true;
 }
 
 absl::Status PrimaryRole::WaitForStateTaken() {
@@ -276,7 +393,8 @@ absl::Status PrimaryRole::WaitForStateTaken() {
 
 void PrimaryRole::OnBackupLost() {
   std::lock_guard lock(decide_mu_);
-  if (closing_ || decided_ || state_.load() != PrimaryState::kProtected) return;
+  if (closing_ || decided_ || (state_.load() != PrimaryState::kProtected && !joining_now_))
+    return;
   decided_ = true;
   ReplicationClient* c = client_ptr_.load();
   ReplicationSink* sink = sink_.load();
@@ -300,6 +418,8 @@ void PrimaryRole::OnBackupLost() {
                "ftd: primary: backup lost (%s); continuing unprotected at generation %llu\n",
                why.c_str(), static_cast<unsigned long long>(promotion_->generation()));
   if (monitor_) monitor_->PublishNow();
+  // A new backup may join at any point from now on (the peer's address, once a second).
+  if (!joiner_.joinable()) joiner_ = std::thread([this] { JoinLoop(); });
 }
 
 void PrimaryRole::TrackDiskWrites() {

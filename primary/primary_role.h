@@ -13,6 +13,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <thread>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -67,6 +69,11 @@ class PrimaryRole {
   absl::Status Finish(const vmm::RunOutcome& outcome);
   // Ends the stream cleanly when the backup is still there; writes the final status.
   void Close();
+  // For the driver at a stop at a point it did not ask for: a backup that connected while this
+  // primary ran unprotected joins here (the guest's one pause: its state, the disk, a new
+  // log from this point; docs/pair.md "Joining a running primary"). True: the stop was the
+  // join's (done or failed: the machine runs on either way).
+  bool JoinAtStop();
 
   vmm::Machine& machine() { return session_->machine(); }
   PrimaryState state() const { return state_.load(); }
@@ -92,7 +99,16 @@ class PrimaryRole {
   void HaltLocked(const std::string& why);
   void Fill(proto::StatusReport& r);
   absl::StatusOr<std::unique_ptr<ReplicationClient>> ConnectToBackup();
-  absl::StatusOr<std::string> InitialState();
+  // The machine's state at this point with a new log from here (the first transfer: the log's
+  // start; a join: a restart of the log).
+  absl::StatusOr<std::string> InitialState(bool restart);
+  // Sends it and waits for the backup to hold it; then protected.
+  absl::Status Transfer(const std::string& bytes, int64_t t0, const char* what);
+  absl::Status AfterTransfer(const std::string& bytes, int64_t t0, const char* how);
+  // While unprotected: connects to the peer once a second; when a backup accepts, asks the
+  // machine to stop at a point for JoinAtStop. Ends when protected again or closing.
+  void JoinLoop();
+  void StopJoinLoop();
 
   const PrimaryOptions options_;
   std::unique_ptr<failover::Promotion> promotion_;
@@ -104,6 +120,17 @@ class PrimaryRole {
   std::mutex decide_mu_;  // OnBackupLost and the destructor
   bool decided_ = false;
   bool closing_ = false;
+  bool joining_now_ = false;  // a join's transfer runs (a loss then decides as when protected)
+
+  std::mutex join_mu_;
+  std::condition_variable join_cv_;
+  bool join_stop_ = false;
+  std::unique_ptr<ReplicationClient> join_client_;  // accepted, waiting for the stop
+  std::thread joiner_;
+  std::atomic<double> join_pause_ms_{0};
+  // Clients and sinks of earlier backups: the gate and the status may still read them.
+  std::vector<std::unique_ptr<replay::LogSink>> retired_sinks_;
+  std::vector<std::unique_ptr<ReplicationClient>> retired_clients_;
 
   // Declared in the order they must outlive each other (destroyed bottom-up).
   std::unique_ptr<ReplicationClient> client_;

@@ -30,6 +30,12 @@ absl::Status RecordSession::Start() {
   return recorder_->Start(*std::move(header));
 }
 
+absl::StatusOr<std::unique_ptr<LogSink>> RecordSession::Restart() {
+  auto header = RecordingHeader(*machine_, image_, disk_path_);
+  if (!header.ok()) return header.status();
+  return recorder_->Restart(*std::move(header));
+}
+
 absl::Status RecordSession::Finish(const vmm::RunOutcome& outcome) {
   const bool exited = outcome.kind == vmm::RunOutcome::Kind::kGuestExit;
   // Stopped between points (the guest ran on after the last one until the stop's kick): a

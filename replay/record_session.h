@@ -30,6 +30,9 @@ class RecordSession {
                                                              RecordOptions options);
   // Starts the log at the machine's current point: header() is complete from here on.
   absl::Status Start();
+  // Starts a new log at the machine's current point (a point: Machine::Save() was just taken
+  // there); returns the old sink, which the caller keeps while others may read it.
+  absl::StatusOr<std::unique_ptr<LogSink>> Restart();
   absl::StatusOr<vmm::RunOutcome> Run(const vmm::RunLimits& limits = {}) {
     return machine_->Run(limits);
   }

@@ -55,6 +55,24 @@ absl::Status Recorder::Start(proto::LogHeader header) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::unique_ptr<LogSink>> Recorder::Restart(proto::LogHeader header) {
+  if (!writer_) return absl::FailedPreconditionError("recorder: restarted before it started");
+  if (!status_.ok()) return status_;
+  header.set_format_version(kLogFormatVersion);
+  header.set_epoch_interval_ns(epoch_interval_ns_);
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  header.set_recorded_at_unix_ns(static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec);
+  auto w = open_sink_(header);
+  if (!w.ok()) return w.status();
+  exit_index_ = header.start_exit_index();
+  next_epoch_ns_ = last_guest_ns_ + epoch_interval_ns_;
+  header_ = std::move(header);
+  std::unique_ptr<LogSink> old = std::move(writer_);
+  writer_ = std::move(*w);
+  return old;
+}
+
 void Recorder::Append(proto::LogEntry& entry) {
   if (!status_.ok()) return;
   // Before Start() the machine is not running: what it takes then (e.g. frames applied

@@ -29,6 +29,10 @@ class Recorder final : public vmm::InputSource {
   // Inputs before Start() are not logged: they belong to the state the log starts from
   // (the primary snapshots the machine before it starts the log).
   absl::Status Start(proto::LogHeader header);
+  // A new log from here (a backup joining a running primary): the old sink is returned
+  // (others may still read its counters), a new one is opened for `header`, which must start
+  // at the machine's current point. Epochs go on at the same interval of guest time.
+  absl::StatusOr<std::unique_ptr<LogSink>> Restart(proto::LogHeader header);
   // The header Start() completed (what a backup needs besides the machine state).
   const proto::LogHeader& header() const { return header_; }
   // The end of the run: a LogEnd entry, then the log is flushed to disk.

@@ -486,6 +486,9 @@ TEST(ArbiterTest, PromotionOffersThenClaimsAndTheBackupChecksBoth) {
   EXPECT_EQ((*backup)->CheckClaimed(1, "hostA"), "");
   EXPECT_THAT((*backup)->CheckClaimed(1, "hostC"), HasSubstr("not by the primary on hostC"));
   EXPECT_THAT((*backup)->CheckNextPrimary(1), HasSubstr("stale"));  // the next is 2 now
+  // A join: the holder of the current generation offers it again (a new backup for it).
+  EXPECT_EQ((*backup)->CheckNextPrimary(1, "hostA"), "");
+  EXPECT_THAT((*backup)->CheckNextPrimary(1, "hostC"), HasSubstr("stale"));
   // A second primary on hostA while this one (the holder) lives: refused, nothing taken.
   auto second = Promotion::Open(spec, "hostA", "primary");
   ASSERT_TRUE(second.ok());
