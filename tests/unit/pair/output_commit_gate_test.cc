@@ -234,6 +234,29 @@ TEST(OutputCommitGateTest, UnprotectReleasesEverythingHeldAndLaterOutputsLeaveAt
   EXPECT_EQ(gate.held_count(), 0u);
 }
 
+// A backup joined: outputs wait for acks again, tagged in the new log's numbering. Refused
+// while protected or halted.
+TEST(OutputCommitGateTest, ReprotectHoldsAgainAfterUnprotect) {
+  FakeAcks acks;
+  Released released;
+  acks.set_current(7);
+  OutputCommitGate gate(acks.source());
+  EXPECT_FALSE(gate.Reprotect(10ms));  // protected already
+  gate.Unprotect();
+  gate.Hold(1, released.Make(0));  // leaves at once
+  ASSERT_EQ(released.size(), 1u);
+  ASSERT_TRUE(gate.Reprotect(1s));
+  acks.set_current(3);  // the new log's seq
+  gate.Hold(1, released.Make(1));
+  ASSERT_TRUE(acks.WaitForRefusals(3));
+  EXPECT_EQ(released.size(), 1u);  // held for the new backup's ack
+  acks.Ack(3);
+  ASSERT_TRUE(released.WaitFor(2));
+  EXPECT_EQ(released.order(), (std::vector<int>{0, 1}));
+  gate.Halt();
+  EXPECT_FALSE(gate.Reprotect(10ms));  // a halted gate never holds again
+}
+
 TEST(OutputCommitGateTest, UnprotectWhileManyAreHeldKeepsOrderWithNewOutputs) {
   FakeAcks acks;
   Released released;
