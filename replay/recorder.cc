@@ -39,13 +39,17 @@ absl::StatusOr<std::unique_ptr<Recorder>> Recorder::Create(SinkFactory open_sink
 
 uint64_t Recorder::GuestTimeNs() { return std::max(last_guest_ns_, host_.MonotonicNs()); }
 
-absl::Status Recorder::Start(proto::LogHeader header) {
-  if (writer_) return absl::FailedPreconditionError("recorder: started twice");
+void Recorder::Stamp(proto::LogHeader& header) const {
   header.set_format_version(kLogFormatVersion);
   header.set_epoch_interval_ns(epoch_interval_ns_);
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
   header.set_recorded_at_unix_ns(static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec);
+}
+
+absl::Status Recorder::Start(proto::LogHeader header) {
+  if (writer_) return absl::FailedPreconditionError("recorder: started twice");
+  Stamp(header);
   exit_index_ = header.start_exit_index();
   next_epoch_ns_ = epoch_interval_ns_;
   header_ = std::move(header);
@@ -58,11 +62,7 @@ absl::Status Recorder::Start(proto::LogHeader header) {
 absl::StatusOr<std::unique_ptr<LogSink>> Recorder::Restart(proto::LogHeader header) {
   if (!writer_) return absl::FailedPreconditionError("recorder: restarted before it started");
   if (!status_.ok()) return status_;
-  header.set_format_version(kLogFormatVersion);
-  header.set_epoch_interval_ns(epoch_interval_ns_);
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  header.set_recorded_at_unix_ns(static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec);
+  Stamp(header);
   auto w = open_sink_(header);
   if (!w.ok()) return w.status();
   exit_index_ = header.start_exit_index();

@@ -73,6 +73,8 @@ class Recorder final : public vmm::InputSource {
   SinkFactory open_sink_;
   uint64_t epoch_interval_ns_;
   proto::LogHeader header_;
+  // The format version, epoch interval and recording time every header carries.
+  void Stamp(proto::LogHeader& header) const;
   std::unique_ptr<LogSink> writer_;
   vmm::HostClock host_;
   LoggingClock clock_{this};
